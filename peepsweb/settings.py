@@ -1,0 +1,144 @@
+"""peepsweb settings: everything comes from the environment, with safe local defaults.
+
+SQLite and the in-memory channel layer by default; DATABASE_URL switches to
+PostgreSQL (psycopg 3) and REDIS_URL to channels-redis.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name, default="0"):
+    return os.environ.get(name, default).lower() in ("1", "true", "yes", "on")
+
+
+def envint(name, default):
+    return int(os.environ.get(name, default))
+
+
+def database_from_url(url):
+    """postgres://user:pass@host:port/name -> a Django DATABASES entry."""
+    parts = urlparse(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": parts.port or "",
+        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
+    }
+
+
+DEBUG = envbool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and envbool("PEEPSWEB_PRODUCTION"):
+        raise RuntimeError("SECRET_KEY must be set when PEEPSWEB_PRODUCTION=1")
+    # Local use only: nothing is signed that outlives the process that matters.
+    SECRET_KEY = "peepsweb-local-insecure-key"
+
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "django_htmx",
+    "snapshots",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "peepsweb.urls"
+ASGI_APPLICATION = "peepsweb.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+            ],
+        },
+    }
+]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # WAL lets pages read while an ingest writes; the timeout rides out
+            # the writer lock instead of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from static/ without collectstatic, so the one-command
+# setup works; whitenoise still sets caching headers.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Ingest limits from SNAPSHOT_FORMAT.md, each configurable.
+PEEPSWEB_MAX_BODY_BYTES = envint("PEEPSWEB_MAX_BODY_BYTES", 64 * 1024 * 1024)
+PEEPSWEB_MAX_NODES = envint("PEEPSWEB_MAX_NODES", 1_000_000)
+PEEPSWEB_MAX_EDGES = envint("PEEPSWEB_MAX_EDGES", 2_000_000)
+PEEPSWEB_MAX_STRING_BYTES = envint("PEEPSWEB_MAX_STRING_BYTES", 64 * 1024)
+PEEPSWEB_MAX_ATTRS_BYTES = envint("PEEPSWEB_MAX_ATTRS_BYTES", 64 * 1024)
+PEEPSWEB_MAX_ATTRS_DEPTH = envint("PEEPSWEB_MAX_ATTRS_DEPTH", 16)
+# Django's own cap must not cut our body before we can answer 413 ourselves.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 500)
+PEEPSWEB_LIVE_WINDOW_S = envint("PEEPSWEB_LIVE_WINDOW_S", 30)
+PEEPSWEB_STUCK_REQUEST_S = envint("PEEPSWEB_STUCK_REQUEST_S", 5)
+PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}

@@ -1,0 +1,260 @@
+"""Storage for snapshots, following the peeps schema: nodes + `needs` edges.
+
+A Snapshot is one coherent capture; it holds one ProcessSnapshot per process
+(one for a push, one per agent for a pull). Every row below a snapshot points
+at its ProcessSnapshot, so a *scope* (a snapshot, or the live graph: the newest
+ProcessSnapshot per proc_key) is simply a set of ProcessSnapshot ids; see
+snapshots/scope.py. Snapshots are immutable once complete.
+"""
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+
+class Snapshot(models.Model):
+    PUSH = "push"
+    PULL = "pull"
+    KIND_CHOICES = [(PUSH, "push"), (PULL, "pull")]
+
+    OPEN = "open"  # a pull still collecting replies
+    COMPLETE = "complete"
+    STATUS_CHOICES = [(OPEN, "open"), (COMPLETE, "complete")]
+
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES, default=PUSH)
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=COMPLETE)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Earliest captured_at_ns of its processes; the receive time when absent.
+    captured_at_ns = models.BigIntegerField(null=True)
+    # Pulls only: when the server stops waiting for replies.
+    deadline = models.DateTimeField(null=True, blank=True)
+    node_count = models.IntegerField(default=0)
+    edge_count = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"snapshot {self.id}"
+
+
+class ProcessSnapshot(models.Model):
+    """One process's capture inside a snapshot (a "snapshot process")."""
+
+    PUSHED = "pushed"
+    RESPONDED = "responded"
+    PENDING = "pending"  # asked in a pull, no reply yet
+    TIMEOUT = "timeout"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+    STATUS_CHOICES = [
+        (s, s) for s in (PUSHED, RESPONDED, PENDING, TIMEOUT, DISCONNECTED, ERROR)
+    ]
+
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="processes")
+    process = models.CharField(max_length=128)
+    pid = models.BigIntegerField(null=True)
+    proc_key = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=PUSHED)
+    status_detail = models.TextField(blank=True, default="")
+    captured_at_ns = models.BigIntegerField(null=True)
+    received_at = models.DateTimeField(null=True)
+    node_count = models.IntegerField(default=0)
+    edge_count = models.IntegerField(default=0)
+    unresolved_count = models.IntegerField(default=0)
+    wake_count = models.IntegerField(default=0)
+    trace_count = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # live view: newest capture per proc_key within the freshness window
+            models.Index(fields=["proc_key", "-received_at"], name="proc_key_received"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "proc_key"], name="one_capture_per_process"),
+        ]
+
+    def __str__(self):
+        return f"{self.proc_key} in snapshot {self.snapshot_id}"
+
+
+class Node(models.Model):
+    """A runtime entity. Columns beside `attrs` are derived at ingest so the
+    task table can filter and sort 100,000 rows in SQL."""
+
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="nodes")
+    node_id = models.CharField(max_length=1024)
+    kind = models.CharField(max_length=64)
+    proc_key = models.CharField(max_length=64)
+    label = models.TextField(blank=True, default="")
+    attrs = models.JSONField(default=dict)
+    # Derived for tasks (null elsewhere):
+    task_id = models.BigIntegerField(null=True)
+    state = models.CharField(max_length=256, blank=True, default="")
+    state_class = models.CharField(max_length=16, blank=True, default="")
+    spawned_at_ns = models.BigIntegerField(null=True)
+    pending_us = models.BigIntegerField(null=True)  # longest pending trace
+    last_waker = models.CharField(max_length=1024, blank=True, default="")
+    needs_count = models.IntegerField(default=0)
+    needed_by_count = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["snapshot", "kind"], name="node_snapshot_kind"),  # kind lists
+            models.Index(fields=["process", "node_id"], name="node_process_id"),  # inspector
+            models.Index(fields=["process", "kind", "state_class"], name="node_state"),  # filters
+            models.Index(fields=["process", "task_id"], name="node_task_id"),  # wake resolution
+        ]
+
+    def __str__(self):
+        return self.node_id
+
+
+class Edge(models.Model):
+    """`src needs dst`, both endpoints inside the same process capture."""
+
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="edges")
+    src = models.CharField(max_length=1024)
+    dst = models.CharField(max_length=1024)
+    attrs = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["snapshot", "src"], name="edge_snapshot_src"),  # needs
+            models.Index(fields=["snapshot", "dst"], name="edge_snapshot_dst"),  # needed_by
+            models.Index(fields=["process", "src"], name="edge_process_src"),  # live view
+            models.Index(fields=["process", "dst"], name="edge_process_dst"),
+        ]
+
+
+class UnresolvedEdge(models.Model):
+    """An edge with an endpoint owned by another process. It resolves when that
+    process's nodes are in the same scope (a pull snapshot or the live view)."""
+
+    SRC = "src"
+    DST = "dst"
+    BOTH = "both"
+
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="unresolved_edges")
+    src = models.CharField(max_length=1024)
+    dst = models.CharField(max_length=1024)
+    attrs = models.JSONField(default=dict)
+    missing_side = models.CharField(max_length=4)
+    referenced_proc_key = models.CharField(max_length=64)
+    reason = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["process"], name="unresolved_process")]
+
+
+class WakeEvent(models.Model):
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="wake_events")
+    at_ns = models.BigIntegerField()
+    # Resolved to task node ids; waker is empty when woken from outside any task.
+    waker = models.CharField(max_length=1024, blank=True, default="")
+    woken = models.CharField(max_length=1024)
+    target_worker = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["process", "woken"], name="wake_woken")]  # wake sources
+
+
+class Frame(models.Model):
+    """Interned frame text of one process capture, keyed by the sender's frame id."""
+
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="frames")
+    frame_key = models.BigIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["process", "frame_key"], name="frame_per_process"),
+        ]
+
+
+class PendingTrace(models.Model):
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="pending_traces")
+    node_id = models.CharField(max_length=1024)
+    task_id = models.BigIntegerField()
+    at_ns = models.BigIntegerField()
+    duration_us = models.BigIntegerField(null=True)
+    frame_ids = models.JSONField(default=list)  # innermost first
+
+    class Meta:
+        indexes = [models.Index(fields=["process", "node_id"], name="trace_node")]  # inspector
+
+
+class IngestEvent(models.Model):
+    """Something ingest refused or noticed: late/unknown pull replies, bodies
+    that failed to decode, oversize TCP frames. Shown to operators; never data."""
+
+    REJECTED = "rejected"
+    LATE_REPLY = "late_reply"
+    DECODE_ERROR = "decode_error"
+    OVERSIZE = "oversize"
+
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=32)
+    source = models.CharField(max_length=64, blank=True, default="")  # http, tcp, ws
+    proc_key = models.CharField(max_length=64, blank=True, default="")
+    snapshot_id = models.BigIntegerField(null=True)
+    status = models.IntegerField(null=True)
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class IngestToken(models.Model):
+    """A bearer token for ingest and agents. Only a SHA-256 of it is stored."""
+
+    name = models.CharField(max_length=128, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True)
+    revoked_at = models.DateTimeField(null=True)
+
+    @staticmethod
+    def hash(raw):
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def create(cls, name):
+        """Make a token; the raw value is returned once and never stored."""
+        raw = "pw_" + secrets.token_urlsafe(32)
+        cls.objects.create(name=name, token_hash=cls.hash(raw))
+        return raw
+
+
+class CycleReport(models.Model):
+    """Cached result of the cycle finder. Complete snapshots never change, so
+    the result is computed once per snapshot and reused."""
+
+    snapshot = models.OneToOneField(Snapshot, models.CASCADE, related_name="cycle_report")
+    computed_at = models.DateTimeField(default=timezone.now)
+    candidate_count = models.IntegerField(default=0)
+    result = models.JSONField(default=dict)
+
+
+class Agent(models.Model):
+    """An instrumented process connected at /ws/agent/, for Jump to now.
+
+    Kept in the database (not in consumer memory) so that every server
+    process sees every agent when several daphne processes run."""
+
+    channel_name = models.CharField(max_length=256, unique=True)
+    process = models.CharField(max_length=128)
+    pid = models.BigIntegerField(null=True)
+    proc_key = models.CharField(max_length=64)
+    connected_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["proc_key"]

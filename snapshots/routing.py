@@ -1,0 +1,3 @@
+"""Websocket routes. The live-updates and agent consumers register here."""
+
+websocket_urlpatterns = []
