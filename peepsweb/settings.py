@@ -115,9 +115,9 @@ USE_I18N = False
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve straight from static/ without collectstatic, so the one-command
-# setup works; whitenoise still sets caching headers.
+# Only for deployments that run collectstatic; unset, whitenoise serves
+# straight from static/ (no collectstatic step in the one-command set-up).
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -35,6 +35,15 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # Only one pull in flight (live/pull.py): settles a race between
+            # two requests, or two server processes, starting a pull at once.
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=models.Q(kind="pull", status="open"),
+                name="one_open_pull",
+            ),
+        ]
 
     def __str__(self):
         return f"snapshot {self.id}"
@@ -66,6 +75,10 @@ class ProcessSnapshot(models.Model):
     unresolved_count = models.IntegerField(default=0)
     wake_count = models.IntegerField(default=0)
     trace_count = models.IntegerField(default=0)
+    # {"kinds": {kind: n}, "task_state_classes": {class: n}}, filled on first
+    # read by snapshots.queries (a capture never changes once it has data), so
+    # the home page does not re-count 100,000 tasks per snapshot per visit.
+    count_cache = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         indexes = [

@@ -1,3 +1,30 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
-urlpatterns = []
+from snapshots.api import views
+
+
+@csrf_exempt  # POST comes from instrumented processes, never from a browser form
+def snapshots_collection(request):
+    """One URL, two owners: GET lists snapshots (views.py, read API), POST
+    ingests one (ingest.py, ingest area). Only the method is looked at here."""
+    if request.method == "POST":
+        # Imported here so this module stays importable whatever state ingest is in.
+        from snapshots.api.ingest import post_snapshot
+
+        return post_snapshot(request)
+    return views.snapshot_list(request)
+
+
+urlpatterns = [
+    path("api/v1/snapshots", snapshots_collection, name="api-snapshots"),
+    path("api/v1/snapshots/<str:scope>", views.snapshot_summary, name="api-snapshot"),
+    path("api/v1/snapshots/<str:scope>/nodes", views.node_list, name="api-nodes"),
+    # Node ids contain colons and may contain slashes: `path` takes the rest.
+    path(
+        "api/v1/snapshots/<str:scope>/nodes/<path:node_id>",
+        views.node_detail,
+        name="api-node",
+    ),
+    path("api/openapi.json", views.openapi_document, name="api-openapi"),
+]

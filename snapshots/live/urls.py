@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from snapshots.live import views
+
+urlpatterns = [
+    path("api/v1/jump-now", views.jump_now, name="api-jump-now"),
+    path("api/v1/agents", views.agents_api, name="api-agents"),
+    path("agents/", views.agents_page, name="agents"),
+]

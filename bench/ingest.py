@@ -1,0 +1,470 @@
+"""Ingest benchmark (issue 2): a 100,000-node, 200,000-edge snapshot POSTed
+through the real HTTP endpoint (a daphne subprocess) into PostgreSQL, side
+by side with the same rows written by a raw psycopg COPY and by Django's
+bulk_create, into the same tables of the same database.
+
+    .venv/bin/python bench/ingest.py            # DATABASE_URL, or a throwaway
+                                                # server via scripts/pg
+    .venv/bin/python bench/ingest.py --nodes 20000 --edges 40000 --repeat 1
+
+Targets: ours <= 1.3x raw COPY; bulk_create >= 5x ours; the server's peak
+memory for the POST <= 4x the body size.
+
+- "ours": client-measured time of the POST (send, decode, validate, store,
+  commit, 201).
+- "raw COPY": the rows ingest stores (taken from ingest's own parse, so they
+  are identical), pre-built as tuples, written with psycopg `COPY ... FROM
+  STDIN` on a separate connection, one transaction, commit included.
+- "bulk_create": the same rows as model instances through
+  `Model.objects.bulk_create(batch_size=2000)` in one transaction
+  (instance construction included: that is what using bulk_create costs).
+- Peak memory: the daphne process's VmHWM (peak RSS) minus its VmRSS just
+  before the first big POST (a small POST has warmed it up), and VmHWM
+  itself. Both are printed against the body size.
+
+The three runs rotate order on each repeat and every run's rows are
+deleted (and the tables vacuumed) before the next, so each writes into
+tables of the same size. Medians are printed.
+"""
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STATES = ["pending"] * 5 + ["running", "ready", "completed", "failed", "sleeping"]
+KINDS = ["future", "lock", "mpsc_tx", "mpsc_rx", "semaphore", "request", "oneshot_rx"]
+
+
+def make_doc(n_nodes, n_edges, n_wakes, n_traces, seed=7):
+    """A process snapshot: half tasks, half resources, random distinct edges."""
+    rng = random.Random(seed)
+    key = "bench-4242"
+    base = 1_763_772_000_000_000_000
+    n_tasks = n_nodes // 2
+    nodes = []
+    for i in range(n_tasks):
+        nodes.append(
+            {
+                "id": f"task:{key}:{i}",
+                "kind": "task",
+                "label": f"handler_{i % 97}",
+                "attrs": {
+                    "task_id": i,
+                    "name": f"handler_{i % 97}",
+                    "state": STATES[i % len(STATES)],
+                    "spawned_at_ns": base - rng.randrange(10**12),
+                    "parent_task_id": i // 2,
+                },
+            }
+        )
+    for j in range(n_nodes - n_tasks):
+        kind = KINDS[j % len(KINDS)]
+        nodes.append(
+            {
+                "id": f"{kind}:{key}:{j}",
+                "kind": kind,
+                "label": f"{kind}_{j}",
+                "attrs": {"name": f"{kind}_{j}", "pending_count": j % 13, "ready_count": j % 7},
+            }
+        )
+    ids = [n["id"] for n in nodes]
+    seen, edges = set(), []
+    while len(edges) < n_edges:
+        a, b = rng.randrange(n_nodes), rng.randrange(n_nodes)
+        if (a, b) not in seen:
+            seen.add((a, b))
+            edges.append({"src_id": ids[a], "dst_id": ids[b], "kind": "needs", "attrs": {}})
+    wakes = [
+        {
+            "at_ns": base - rng.randrange(10**10),
+            "waker_task_id": rng.randrange(n_tasks),
+            "woken_task_id": rng.randrange(n_tasks),
+            "target_worker": rng.randrange(8),
+        }
+        for _ in range(n_wakes)
+    ]
+    frames = {
+        str(f): f"crate::module_{f}::function_{f}\n    at src/m{f}.rs:{f}:9" for f in range(1, 201)
+    }
+    traces = [
+        {
+            "task_id": rng.randrange(n_tasks),
+            "at_ns": base,
+            "duration_us": rng.randrange(10**7),
+            "frame_ids": [rng.randrange(1, 201) for _ in range(6)],
+        }
+        for _ in range(n_traces)
+    ]
+    return {
+        "process": "bench",
+        "pid": 4242,
+        "proc_key": key,
+        "captured_at_ns": base,
+        "nodes": nodes,
+        "edges": edges,
+        "wake_events": wakes,
+        "frames": frames,
+        "pending_traces": traces,
+    }
+
+
+# -- set-up -------------------------------------------------------------------
+
+
+def setup_django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # Tables from migrations when there are any, straight from the models
+    # otherwise (as the tests do with --no-migrations).
+    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
+        settings.MIGRATION_MODULES = {"snapshots": None}
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_timing(header):
+    """'read;dur=1.5, decode;dur=2' -> {"read": 0.0015, "decode": 0.002}."""
+    laps = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            laps[name] = float(dur) / 1000
+    return laps
+
+
+def proc_status(pid, field):
+    """VmRSS / VmHWM of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+class Server:
+    def __init__(self, log_dir):
+        self.port = free_port()
+        self.timings = []
+        self.log = open(Path(log_dir) / "daphne.log", "wb")  # noqa: SIM115
+        env = dict(os.environ, PEEPSWEB_KEEP_SNAPSHOTS="100000", PYTHONUNBUFFERED="1")
+        daphne = Path(sys.executable).with_name("daphne")
+        self.process = subprocess.Popen(
+            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "peepsweb.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("daphne did not start; see daphne.log") from None
+                time.sleep(0.1)
+
+    def post(self, body):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        started = time.perf_counter()
+        conn.request(
+            "POST",
+            "/api/v1/snapshots",
+            body,
+            {"Content-Type": "application/json", "Content-Length": str(len(body))},
+        )
+        response = conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - started
+        conn.close()
+        if response.status != 201:
+            raise RuntimeError(f"POST answered {response.status}: {payload[:500]!r}")
+        import orjson
+
+        self.timings.append(server_timing(response.getheader("Server-Timing", "")))
+        return elapsed, orjson.loads(payload)
+
+    def rss(self):
+        return proc_status(self.process.pid, "VmRSS")
+
+    def peak_rss(self):
+        return proc_status(self.process.pid, "VmHWM")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        text = Path(self.log.name).read_text(errors="replace")
+        if "Traceback" in text or "ERROR" in text:
+            print("--- the server logged errors (last 40 lines) ---")
+            print("\n".join(text.splitlines()[-40:]))
+
+
+# -- the rows ingest stores, for COPY and bulk_create ---------------------------
+
+
+def rows_of(doc):
+    """(node rows, edge rows, unresolved rows, wake rows, trace rows, frame rows)
+    exactly as ingest writes them, minus the snapshot/process ids."""
+    import orjson
+
+    from snapshots.ingest.validate import LOCAL, parse_document
+
+    parsed = parse_document(orjson.loads(orjson.dumps(doc)))
+    edges, unresolved = [], []
+    for kind, row in parsed.iter_edges():
+        (edges if kind is LOCAL else unresolved).append(row)
+    nodes = [(parsed.proc_key, *row) for row in parsed.node_rows()]
+    return nodes, edges, unresolved, list(parsed.wakes), list(parsed.traces), parsed.frames
+
+
+def new_capture():
+    from django.utils import timezone
+
+    from snapshots.models import ProcessSnapshot, Snapshot
+
+    snapshot = Snapshot.objects.create(kind=Snapshot.PUSH, status=Snapshot.COMPLETE)
+    proc = ProcessSnapshot.objects.create(
+        snapshot=snapshot, process="bench", proc_key="bench-4242", received_at=timezone.now()
+    )
+    return snapshot.id, proc.id
+
+
+def raw_copy(rows):
+    """psycopg COPY on its own connection; returns (seconds, snapshot id)."""
+    import psycopg
+
+    from snapshots.ingest import store
+
+    sid, pid = new_capture()
+    nodes, edges, unresolved, wakes, traces, frames = rows
+    tables = [
+        (store.EDGE_COLS, [(sid, pid, *r) for r in edges]),
+        (store.NODE_COLS, [(sid, pid, *r) for r in nodes]),
+        (store.UNRESOLVED_COLS, [(sid, pid, *r) for r in unresolved]),
+        (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
+        (store.TRACE_COLS, [(sid, pid, *r) for r in traces]),
+        (store.FRAME_COLS, [(pid, *r) for r in frames]),
+    ]
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            for (table, cols), table_rows in tables:
+                sql = f'COPY "{table}" ({", ".join(cols)}) FROM STDIN'
+                with cursor.copy(sql) as copy:
+                    for row in table_rows:
+                        copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - started, sid
+
+
+def orm_bulk_create(rows):
+    """Django bulk_create of the same rows; returns (seconds, snapshot id)."""
+    import orjson
+    from django.db import transaction
+
+    from snapshots.models import Edge, Frame, Node, PendingTrace, UnresolvedEdge, WakeEvent
+
+    sid, pid = new_capture()
+    nodes, edges, unresolved, wakes, traces, frames = rows
+    started = time.perf_counter()
+    with transaction.atomic():
+        Edge.objects.bulk_create(
+            (
+                Edge(snapshot_id=sid, process_id=pid, src=s, dst=d, attrs=orjson.loads(a))
+                for s, d, a in edges
+            ),
+            batch_size=2000,
+        )
+        Node.objects.bulk_create(
+            (
+                Node(
+                    snapshot_id=sid,
+                    process_id=pid,
+                    proc_key=r[0],
+                    node_id=r[1],
+                    kind=r[2],
+                    label=r[3],
+                    attrs=orjson.loads(r[4]),
+                    task_id=r[5],
+                    state=r[6],
+                    state_class=r[7],
+                    spawned_at_ns=r[8],
+                    pending_us=r[9],
+                    last_waker=r[10],
+                    needs_count=r[11],
+                    needed_by_count=r[12],
+                )
+                for r in nodes
+            ),
+            batch_size=2000,
+        )
+        UnresolvedEdge.objects.bulk_create(
+            (
+                UnresolvedEdge(
+                    snapshot_id=sid,
+                    process_id=pid,
+                    src=r[0],
+                    dst=r[1],
+                    attrs=orjson.loads(r[2]),
+                    missing_side=r[3],
+                    referenced_proc_key=r[4],
+                    reason=r[5],
+                )
+                for r in unresolved
+            ),
+            batch_size=2000,
+        )
+        WakeEvent.objects.bulk_create(
+            (
+                WakeEvent(
+                    snapshot_id=sid, process_id=pid, at_ns=a, waker=w, woken=k, target_worker=t
+                )
+                for a, w, k, t in wakes
+            ),
+            batch_size=2000,
+        )
+        PendingTrace.objects.bulk_create(
+            (
+                PendingTrace(
+                    snapshot_id=sid,
+                    process_id=pid,
+                    node_id=n,
+                    task_id=t,
+                    at_ns=a,
+                    duration_us=d,
+                    frame_ids=orjson.loads(f),
+                )
+                for n, t, a, d, f in traces
+            ),
+            batch_size=2000,
+        )
+        Frame.objects.bulk_create(
+            (Frame(process_id=pid, frame_key=k, text=t) for k, t in frames), batch_size=2000
+        )
+    return time.perf_counter() - started, sid
+
+
+def clean(snapshot_id):
+    """Delete a run's rows and vacuum, so every run writes into equal tables."""
+    from django.db import connection
+
+    from snapshots.models import Edge, Frame, Node, PendingTrace, UnresolvedEdge, WakeEvent
+    from snapshots.retention import delete_snapshots
+
+    delete_snapshots([snapshot_id])
+    with connection.cursor() as cursor:
+        for model in (Node, Edge, UnresolvedEdge, WakeEvent, PendingTrace, Frame):
+            cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
+
+
+def mb(n):
+    return f"{n / 1e6:.1f} MB"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=100_000)
+    parser.add_argument("--edges", type=int, default=200_000)
+    parser.add_argument("--wakes", type=int, default=20_000)
+    parser.add_argument("--traces", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    if not os.environ.get("DATABASE_URL"):
+        pg = ROOT / "scripts" / "pg"
+        print("DATABASE_URL is not set: running on a throwaway PostgreSQL (scripts/pg run)")
+        sys.stdout.flush()
+        os.execv(str(pg), [str(pg), "run", sys.executable, *sys.argv])
+
+    setup_django()
+    import orjson
+    from django.db import connection
+
+    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, {os.cpu_count()} CPUs")
+    doc = make_doc(args.nodes, args.edges, args.wakes, args.traces)
+    body = orjson.dumps(doc)
+    rows = rows_of(doc)
+    del doc
+    print(
+        f"snapshot: {len(rows[0]):,} nodes, {len(rows[1]):,} edges, {len(rows[3]):,} wake "
+        f"events, {len(rows[4]):,} pending traces, {len(rows[5])} frames; body {mb(len(body))}"
+    )
+
+    log_dir = tempfile.mkdtemp(prefix="peepsweb-bench-")
+    server = Server(log_dir)
+    try:
+        small = orjson.dumps(make_doc(50, 50, 5, 5, seed=1))
+        _, answer = server.post(small)  # imports, connections, first-request work
+        clean(answer["snapshot_id"])
+        baseline = server.rss()
+
+        times = {"ours": [], "copy": [], "bulk_create": []}
+        runs = {
+            "ours": lambda: (lambda t, a: (t, a["snapshot_id"]))(*server.post(body)),
+            "copy": lambda: raw_copy(rows),
+            "bulk_create": lambda: orm_bulk_create(rows),
+        }
+        order = list(runs)
+        for r in range(args.repeat):
+            for name in order[r % 3 :] + order[: r % 3]:
+                seconds, snapshot_id = runs[name]()
+                times[name].append(seconds)
+                print(f"  run {r + 1} {name:<12} {seconds:7.2f} s", flush=True)
+                clean(snapshot_id)
+        peak = server.peak_rss()
+        # the warm-up POST is timings[0]
+        laps = {
+            name: statistics.median(t.get(name, 0.0) for t in server.timings[1:])
+            for name in server.timings[-1]
+        }
+    finally:
+        server.stop()
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+    ours, copy, bulk = (statistics.median(times[k]) for k in ("ours", "copy", "bulk_create"))
+    print()
+    print(f"ours (HTTP POST, median of {args.repeat}): {ours:7.2f} s")
+    print(f"raw psycopg COPY:                    {copy:7.2f} s")
+    print(f"Django bulk_create:                  {bulk:7.2f} s")
+    print(
+        "  of which, in the server: "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in laps.items())
+        + " (announce = process_snapshot_stored listeners, i.e. live updates)"
+    )
+    print(f"ours / raw COPY      = {ours / copy:5.2f}   (target <= 1.3)")
+    print(f"bulk_create / ours   = {bulk / ours:5.2f}   (target >= 5)")
+    print(
+        f"server peak RSS for the POST = {mb(peak - baseline)} over its idle "
+        f"{mb(baseline)} = {(peak - baseline) / len(body):.2f}x the body "
+        f"(target <= 4); whole process {mb(peak)} = {peak / len(body):.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

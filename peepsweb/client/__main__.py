@@ -1,0 +1,5 @@
+import sys
+
+from peepsweb.client.cli import main
+
+sys.exit(main())

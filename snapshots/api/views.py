@@ -1,0 +1,193 @@
+"""The read API of SNAPSHOT_FORMAT.md: parse parameters, call
+snapshots.queries, answer JSON. Errors are `{"error": ..., "path": ...}` where
+`path` names the offending input: a query parameter (`sort`) or a URL part
+(`id`, `node_id`)."""
+
+from functools import wraps
+from urllib.parse import urlencode
+
+import orjson
+from django.http import HttpResponse
+
+from snapshots import queries
+from snapshots.api import openapi
+from snapshots.queries import NodeNotFound, QueryError, ns_to_datetime
+from snapshots.scope import ScopeNotFound, resolve_scope
+
+
+def json_response(data, status=200, headers=None):
+    # orjson: a 500-row page of attrs serializes several times faster than json.
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
+
+
+def json_error(status, message, path="", headers=None):
+    return json_response({"error": message, "path": path}, status=status, headers=headers)
+
+
+def read_view(view):
+    """GET/HEAD only, and read errors become JSON: unknown snapshot or node
+    404, bad parameter 400."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            return json_error(
+                405, f"method {request.method} not allowed", "", headers={"Allow": "GET, HEAD"}
+            )
+        try:
+            return view(request, *args, **kwargs)
+        except ScopeNotFound as e:
+            return json_error(404, str(e), "id")
+        except NodeNotFound as e:
+            return json_error(404, str(e), "node_id")
+        except QueryError as e:
+            return json_error(400, e.message, e.param)
+
+    return wrapper
+
+
+def _iso(dt):
+    return dt.isoformat().replace("+00:00", "Z") if dt else None
+
+
+def _page_links(request, page):
+    def link(number):
+        params = request.GET.copy()
+        params["page"] = str(number)
+        return f"{request.path}?{urlencode(params, doseq=True)}"
+
+    return {
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "num_pages": page.num_pages,
+        "next": link(page.page + 1) if page.has_next else None,
+        "previous": link(page.page - 1) if page.has_previous else None,
+    }
+
+
+def _process_json(p):
+    return {
+        "process": p.process,
+        "proc_key": p.proc_key,
+        "pid": p.pid,
+        "status": p.status,
+        "captured_at_ns": p.captured_at_ns,
+        "received_at": _iso(p.received_at),
+        "node_count": p.node_count,
+        "edge_count": p.edge_count,
+    }
+
+
+def node_json(n):
+    return {
+        "node_id": n.node_id,
+        "kind": n.kind,
+        "label": n.label,
+        "proc_key": n.proc_key,
+        "process": n.process.process,
+        "attrs": n.attrs,
+        "task_id": n.task_id,
+        "state": n.state or None,
+        "state_class": n.state_class or None,
+        "spawned_at_ns": n.spawned_at_ns,
+        "age_ns": n.age_ns,
+        "pending_us": n.pending_us,
+        "needs_count": n.needs_count,
+        "needed_by_count": n.needed_by_count,
+        "last_waker": n.last_waker or None,
+    }
+
+
+def _scope_id(scope):
+    return "live" if scope.is_live else int(scope.key)
+
+
+@read_view
+def snapshot_list(request):
+    page = queries.snapshot_list(request.GET.get("page"), request.GET.get("per_page"))
+    items = [
+        {
+            "snapshot_id": row.snapshot_id,
+            "kind": row.snapshot.kind,
+            "status": row.snapshot.status,
+            "captured_at": _iso(row.captured_at),
+            "captured_at_ns": row.captured_at_ns,
+            "processes": [_process_json(p) for p in row.processes],
+            "node_count": row.snapshot.node_count,
+            "edge_count": row.snapshot.edge_count,
+            "task_states": row.state_counts,
+            "cycle_candidates": row.cycle_candidates,
+        }
+        for row in page.items
+    ]
+    return json_response({"snapshots": items, **_page_links(request, page)})
+
+
+@read_view
+def snapshot_summary(request, scope):
+    scope = resolve_scope(scope)
+    s = queries.scope_summary(scope)
+    base = f"/api/v1/snapshots/{scope.key}"
+    return json_response(
+        {
+            "snapshot_id": _scope_id(scope),
+            "live": scope.is_live,
+            "status": scope.snapshot.status if scope.snapshot else None,
+            "captured_at": _iso(ns_to_datetime(s.captured_at_ns)),
+            "captured_at_ns": s.captured_at_ns,
+            "skew_ns": s.skew_ns,
+            "processes": [_process_json(p) for p in s.processes],
+            "node_count": s.node_count,
+            "edge_count": s.edge_count,
+            "cross_edge_count": s.cross_edge_count,
+            "unresolved_edge_count": s.unresolved_edge_count,
+            "wake_event_count": s.wake_event_count,
+            "pending_trace_count": s.pending_trace_count,
+            "kinds": s.kind_counts,
+            "task_states": s.state_counts,
+            "links": {"nodes": f"{base}/nodes", "cycles": f"{base}/cycles"},
+        }
+    )
+
+
+@read_view
+def node_list(request, scope):
+    scope = resolve_scope(scope)
+    kwargs = queries.node_page_kwargs(request.GET)
+    page = queries.node_page(scope, **kwargs)
+    return json_response(
+        {
+            "snapshot_id": _scope_id(scope),
+            "sort": kwargs["sort"],
+            "nodes": [node_json(n) for n in page.items],
+            **_page_links(request, page),
+        }
+    )
+
+
+@read_view
+def node_detail(request, scope, node_id):
+    scope = resolve_scope(scope)
+    d = queries.node_detail(scope, node_id)
+    return json_response(
+        {
+            "snapshot_id": _scope_id(scope),
+            "node": node_json(d.node),
+            "needs": d.needs,
+            "needs_total": d.needs_total,
+            "needed_by": d.needed_by,
+            "needed_by_total": d.needed_by_total,
+            "wake_sources": d.wake_sources,
+            "wake_events": d.wake_events,
+            "wake_event_total": d.wake_event_total,
+            "pending_traces": d.pending_traces,
+            "pending_trace_total": d.pending_trace_total,
+        }
+    )
+
+
+@read_view
+def openapi_document(request):
+    return json_response(openapi.document())

@@ -1,0 +1,191 @@
+"""One plain-English sentence per `needs` edge, chosen by the endpoint kinds
+and their attrs: "task transfer_a_to_b waits on lock account_b".
+
+Sentences are plain text (templates escape them; the text report prints them
+as they are). Names come from snapshot data, so they are flattened to one
+line and capped.
+"""
+
+import re
+
+MAX_NAME = 80
+_SPACE = re.compile(r"\s+")
+
+NOUNS = {
+    "task": "task",
+    "lock": "lock",
+    "semaphore": "semaphore",
+    "future": "future",
+    "request": "request",
+    "response": "response",
+    "oncecell": "once-cell",
+}
+
+
+def _attr(info, key):
+    attrs = info.attrs if isinstance(info.attrs, dict) else {}
+    value = attrs.get(key)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _int_attr(info, key):
+    attrs = info.attrs if isinstance(info.attrs, dict) else {}
+    value = attrs.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _clean(text):
+    text = _SPACE.sub(" ", str(text)).strip()
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
+
+
+def id_tail(node_id):
+    """`task:proc:7` -> `7`: the part after the owning proc_key."""
+    parts = node_id.split(":", 2)
+    return parts[2] if len(parts) == 3 and parts[2] else node_id
+
+
+def is_sender(kind):
+    return kind.endswith("_tx")
+
+
+def is_receiver(kind):
+    return kind.endswith("_rx")
+
+
+def display_name(info):
+    """The short name a person would use for a node (memoized on `info`:
+    a long cycle names each node three or four times)."""
+    name = getattr(info, "_display_name", None)
+    if name is None:
+        name = _display_name(info)
+        try:
+            info._display_name = name
+        except AttributeError:  # a slotted or frozen object: just recompute next time
+            pass
+    return name
+
+
+def _display_name(info):
+    kind = info.kind
+    if kind in ("request", "response"):
+        name = _attr(info, "method") or info.label or _attr(info, "name")
+    elif kind == "future":
+        name = _attr(info, "label") or info.label or _attr(info, "name")
+    else:
+        name = _attr(info, "name") or info.label or _attr(info, "label")
+    name = _clean(name) if name else _clean(id_tail(info.node_id))
+    if is_sender(kind) or is_receiver(kind):
+        end = kind[-2:]
+        if not name.endswith((f" {end}", f":{end}", f"_{end}")):
+            name = f"{name} {end}"
+    return name
+
+
+def kind_word(kind):
+    """The word a sentence uses for a kind: "sender", "once-cell", or the kind."""
+    if is_sender(kind):
+        return "sender"
+    if is_receiver(kind):
+        return "receiver"
+    return NOUNS.get(kind) or _clean(kind) or "node"
+
+
+def noun(info):
+    """ "lock account_b", "sender work_queue tx", "thing x" for unknown kinds."""
+    return f"{kind_word(info.kind)} {display_name(info)}"
+
+
+def process_name(info):
+    return _clean(info.process or info.proc_key or "?")
+
+
+def _queue_counts(*infos):
+    """ "16/16 queued" from the first endpoint that has both numbers."""
+    for info in infos:
+        queued, capacity = _int_attr(info, "queue_len"), _int_attr(info, "capacity")
+        if queued is not None and capacity is not None:
+            return f"{queued}/{capacity} queued"
+    for info in infos:
+        queued = _int_attr(info, "queue_len")
+        if queued is not None:
+            return f"{queued} queued"
+    return None
+
+
+def _same_channel(a, b):
+    return a.kind[:-3] == b.kind[:-3] and display_name(a)[:-3] == display_name(b)[:-3]
+
+
+def _sentence(src, dst):
+    """The sentence for src -> dst, or None when no specific pattern fits."""
+    s, d = src.kind, dst.kind
+    if d == "lock":
+        mode = {"rwlock_read": " for reading", "rwlock_write": " for writing"}.get(
+            _attr(dst, "lock_kind") or "", ""
+        )
+        return f"{noun(src)} waits on {noun(dst)}{mode}"
+    if s == "lock":
+        return f"{noun(src)} is held by {noun(dst)}"
+    if d == "semaphore":
+        total, free = _int_attr(dst, "permits_total"), _int_attr(dst, "permits_available")
+        counts = f" ({free}/{total} available)" if total is not None and free is not None else ""
+        return f"{noun(src)} waits for a permit of {noun(dst)}{counts}"
+    if s == "semaphore":
+        return f"{noun(src)} has its permits held by {noun(dst)}"
+    if is_sender(s) and is_receiver(d):
+        whom = "the receiver" if _same_channel(src, dst) else noun(dst)
+        if s == "oneshot_tx":
+            return f"{noun(src)} waits for {whom} to take the value"
+        counts = _queue_counts(src, dst)
+        return f"{noun(src)} waits for {whom} to drain" + (f" ({counts})" if counts else "")
+    if is_receiver(s) and is_sender(d):
+        whom = "the sender" if _same_channel(src, dst) else noun(dst)
+        counts = _queue_counts(src, dst)
+        return f"{noun(src)} waits for a value from {whom}" + (f" ({counts})" if counts else "")
+    if is_sender(d):
+        return f"{noun(src)} waits to send on {display_name(dst)}"
+    if is_receiver(d):
+        return f"{noun(src)} waits to receive on {display_name(dst)}"
+    if is_sender(s) and d == "task":
+        return f"{noun(src)} is owned by {noun(dst)}, which has not sent yet"
+    if is_receiver(s) and d == "task":
+        return f"{noun(src)} is owned by {noun(dst)}, which has not received yet"
+    if s == "request" and d == "response":
+        return f"{noun(src)} waits for its response in process {process_name(dst)}"
+    if s == "response" and d == "task":
+        return f"{noun(src)} waits for its handler {noun(dst)}"
+    if s == "request" and d == "request":
+        return f"{noun(src)} waits on downstream {noun(dst)}"
+    if d == "request":
+        peer = _attr(dst, "peer")
+        to = f" to {_clean(peer)}" if peer else ""
+        return f"{noun(src)} waits on {noun(dst)}{to}"
+    if d == "oncecell":
+        return f"{noun(src)} waits for {noun(dst)} to be initialized"
+    if s == "oncecell" and d == "task":
+        return f"{noun(src)} is being initialized by {noun(dst)}"
+    if s == "task" and d == "future":
+        return f"{noun(src)} awaits {noun(dst)}"
+    if s == "task" and d == "task":
+        return f"{noun(src)} waits for {noun(dst)}"
+    if s == "future":
+        return f"{noun(src)} waits on {noun(dst)}"
+    return None
+
+
+def explain_edge(src, dst, edge_attrs=None):
+    """The sentence for the edge `src needs dst` (both NodeInfo)."""
+    text = _sentence(src, dst)
+    if text is None:
+        text = f"{noun(src)} needs {noun(dst)} to make progress"
+    crosses = src.proc_key and dst.proc_key and src.proc_key != dst.proc_key
+    said_process = src.kind == "request" and dst.kind == "response"
+    if crosses and not said_process:
+        text += f" in process {process_name(dst)}"
+    note = None
+    if isinstance(edge_attrs, dict):
+        note = edge_attrs.get("reason") or edge_attrs.get("label")
+    if isinstance(note, str) and note.strip():
+        text += f" ({_clean(note)})"
+    return text

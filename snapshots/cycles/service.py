@@ -1,0 +1,410 @@
+"""The cycle finder over a Scope, computed once and cached.
+
+    from snapshots.cycles import service
+    result = service.cycle_result(scope)     # dict, see below
+    service.cycles_json(scope)               # the API body of the contract
+    service.report_text(scope)               # the text deadlock report
+    service.cycle_member_ids(scope)          # {node ids} to mark in tables
+    service.summary(scope)                   # {"count", "danger", "warn"}
+
+Caching:
+- A complete snapshot never changes, so its result is stored once in
+  CycleReport (database: shared by every server process, survives restarts)
+  and reused; `VERSION` bumps invalidate results of an older finder.
+- An open pull is still collecting replies: computed on every call.
+- The live graph is fully determined by its set of process captures (each
+  capture is immutable, and cross-process edges resolve from those captures
+  only), so its result is cached in Django's cache (per server process by
+  default) under a key made of those captures (id, receive time, sizes). A
+  new push changes the set and so the key; nothing can go stale.
+
+The stored result (CycleReport.result):
+    {"version": 1,
+     "candidates": [contract candidate objects, worst first],
+     "truncated_from": 0 | number of cyclic components when over the cap,
+     "nodes": {id: {kind, name, label, state, state_class, proc_key, process,
+                    wait_ns}} for every node on a reported cycle,
+     "traces": {task id: [{"at_ns", "duration_us", "frames": [text, ...]}]}
+               newest first, for the tasks on the reported cycles,
+     "processes": [{"proc_key", "process", "pid", "captured_at_ns"}]}
+"""
+
+import gc
+import hashlib
+from contextlib import contextmanager
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+
+from snapshots.cycles import explain
+from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
+from snapshots.models import CycleReport, Edge, Frame, Node, PendingTrace, Snapshot
+
+VERSION = 1
+# Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
+# exceed the node count (an index lookup costs several sequential rows).
+SCAN_SHARE = 8
+IN_BATCH = 500  # for the ORM queries below (traces, frames): few rows
+TRACES_PER_TASK = 1  # the report and page show the newest one
+FRAMES_PER_TRACE = 64
+MAX_FRAME_CHARS = 2000
+
+
+def _batches(items, size=IN_BATCH):
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def fetch_edge_pairs(scope, resolved=None):
+    """Every (src, dst) needs edge of the scope, cross-process ones included.
+
+    Same result as Scope.edge_pairs(), through one raw cursor and fetchall:
+    no per-row converters or chunking (bench/cycles.py prints the two side
+    by side). `resolved`: the scope's resolved cross edges, if already known."""
+    if not scope.process_ids:
+        return []
+    table, (src, dst, proc) = _quoted(Edge, "src", "dst", "process")
+    marks = ", ".join(["%s"] * len(scope.process_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {src}, {dst} FROM {table} WHERE {proc} IN ({marks})",
+            list(scope.process_ids),
+        )
+        pairs = cursor.fetchall()
+    if resolved is None:
+        resolved, _ = scope.cross_edges()
+    pairs.extend((r.src, r.dst) for r in resolved)
+    return pairs
+
+
+def _quoted(model, *fields):
+    q = connection.ops.quote_name
+    return q(model._meta.db_table), [q(model._meta.get_field(f).column) for f in fields]
+
+
+def _in_batch_size():
+    if connection.vendor == "sqlite":
+        return max(100, min(10_000, (connection.features.max_query_params or 999) - 50))
+    return 10_000
+
+
+def select_in(model, fields, process_ids, key_field, keys):
+    """Rows of `fields` of `model` in these captures whose `key_field` is
+    one of `keys`, through a raw cursor (the ORM's per-query overhead
+    dominates once a cycle has thousands of nodes). PostgreSQL gets one
+    `= ANY(array)` per batch, SQLite an IN list as long as it allows."""
+    if not process_ids or not keys:
+        return
+    table, cols = _quoted(model, *fields, "process", key_field)
+    *columns, proc_col, key_col = cols
+    keys = list(keys)
+    size = _in_batch_size()
+    with connection.cursor() as cursor:
+        for i in range(0, len(keys), size):
+            batch = keys[i : i + size]
+            if connection.vendor == "postgresql":
+                sql = f"{proc_col} = ANY(%s) AND {key_col} = ANY(%s)"
+                params = [list(process_ids), batch]
+            else:
+                procs = ", ".join(["%s"] * len(process_ids))
+                marks = ", ".join(["%s"] * len(batch))
+                sql = f"{proc_col} IN ({procs}) AND {key_col} IN ({marks})"
+                params = [*process_ids, *batch]
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {sql}", params)
+            yield from cursor.fetchall()
+
+
+def select_all(model, fields, process_ids):
+    table, cols = _quoted(model, *fields, "process")
+    *columns, proc_col = cols
+    procs = ", ".join(["%s"] * len(process_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {proc_col} IN ({procs})",
+            list(process_ids),
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield from rows
+
+
+def _json(value):
+    if isinstance(value, dict):
+        return value
+    try:
+        value = orjson.loads(value) if value else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class ScopeNodes(NodeSource):
+    """NodeSource answering from the database rows of a scope."""
+
+    def __init__(self, scope, resolved=None):
+        self.scope = scope
+        self.resolved = resolved  # the scope's resolved cross-process edges, when known
+        processes = list(scope.processes())
+        self.names = {p.id: p.process for p in processes}
+        self.node_total = sum(p.node_count for p in processes)
+
+    def _node_rows(self, ids, fields):
+        """Node rows (node_id first) for these ids: batched lookups by the
+        (process, node_id) index, or one scan of the scope's nodes when the
+        ids are a large share of them."""
+        ids = ids if isinstance(ids, set) else set(ids)
+        pids = self.scope.process_ids
+        if not ids or not pids:
+            return
+        if len(ids) * SCAN_SHARE > self.node_total:
+            for row in select_all(Node, fields, pids):
+                if row[0] in ids:
+                    yield row
+        else:
+            yield from select_in(Node, fields, pids, "node_id", ids)
+
+    def info(self, ids):
+        fields = (
+            "node_id", "kind", "label", "attrs", "state", "state_class",
+            "proc_key", "process", "pending_us",
+        )  # fmt: skip
+        out = {}
+        for node_id, kind, label, attrs, state, cls, key, pid, pending in self._node_rows(
+            ids, fields
+        ):
+            if node_id in out:
+                continue
+            out[node_id] = NodeInfo(
+                node_id=node_id,
+                kind=kind,
+                label=label or "",
+                attrs=_json(attrs),
+                state=state or "",
+                state_class=cls or "",
+                proc_key=key,
+                process=self.names.get(pid) or key,
+                pending_us=pending,
+            )
+        return out
+
+    def task_ids(self, ids):
+        # The kind is checked here, not in SQL: with `kind = 'task'` in the
+        # WHERE, SQLite walks the (process, kind) index over every task of
+        # the scope instead of looking the ids up (measured 4x slower).
+        return {
+            node_id for node_id, kind in self._node_rows(ids, ("node_id", "kind")) if kind == "task"
+        }
+
+    def edge_attrs(self, pairs):
+        pairs = set(pairs)
+        out = {}
+        rows = select_in(
+            Edge, ("src", "dst", "attrs"), self.scope.process_ids, "src", {s for s, _ in pairs}
+        )
+        for src, dst, attrs in rows:
+            if (src, dst) in pairs and attrs not in (None, "{}", {}):
+                out[(src, dst)] = _json(attrs)
+        resolved = self.resolved
+        if resolved is None:
+            resolved, _ = self.scope.cross_edges()
+        for r in resolved:
+            if (r.src, r.dst) in pairs and r.attrs:
+                out[(r.src, r.dst)] = r.attrs
+        return out
+
+
+def _node_json(info):
+    return {
+        "kind": info.kind,
+        "name": explain.display_name(info),
+        "label": info.label,
+        "state": info.state,
+        "state_class": info.state_class,
+        "proc_key": info.proc_key,
+        "process": info.process,
+        "wait_ns": info.wait_ns,
+    }
+
+
+def _traces(scope, task_ids):
+    """Newest pending traces of these tasks, frames resolved to text."""
+    traces = {}
+    for batch in _batches(task_ids):
+        rows = PendingTrace.objects.filter(
+            process_id__in=scope.process_ids, node_id__in=batch
+        ).order_by("-at_ns", "-id")
+        for t in rows:
+            kept = traces.setdefault(t.node_id, [])
+            if len(kept) < TRACES_PER_TASK:
+                kept.append(t)
+    keys = {}
+    for kept in traces.values():
+        for t in kept:
+            for fid in (t.frame_ids or [])[:FRAMES_PER_TRACE]:
+                if isinstance(fid, int) and not isinstance(fid, bool):
+                    keys.setdefault(t.process_id, set()).add(fid)
+    texts = {}
+    for process_id, wanted in keys.items():
+        for batch in _batches(sorted(wanted)):
+            rows = Frame.objects.filter(process_id=process_id, frame_key__in=batch)
+            for key, text in rows.values_list("frame_key", "text"):
+                texts[(process_id, key)] = text[:MAX_FRAME_CHARS]
+    out = {}
+    for node_id, kept in traces.items():
+        out[node_id] = [
+            {
+                "at_ns": t.at_ns,
+                "duration_us": t.duration_us,
+                "frame_count": len(t.frame_ids or []),
+                "frames": [
+                    texts.get((t.process_id, fid), f"<frame {fid} missing>")
+                    for fid in (t.frame_ids or [])[:FRAMES_PER_TRACE]
+                ],
+            }
+            for t in kept
+        ]
+    return out
+
+
+@contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector around the bulk phase.
+
+    Fetching a million edges allocates a million tuples (and two million
+    strings) that form no reference cycles; each allocation burst makes the
+    collector traverse everything alive again. Measured on 1,000,000 edges:
+    the fetch 3x and the id mapping 1.6x slower with it running. Reference
+    counting still frees all of it; the collector is only paused (process-
+    wide, for the seconds of one computation) and restored afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def compute(scope):
+    """Run the finder over a scope; the JSON-able result described above."""
+    with paused_gc():
+        return _compute(scope)
+
+
+def _compute(scope):
+    resolved, _ = scope.cross_edges()
+    pairs = fetch_edge_pairs(scope, resolved)
+    result = find_candidates(pairs, ScopeNodes(scope, resolved))
+    del pairs  # a million tuples: free them before building the JSON
+    tasks = sorted(m for m, info in result.nodes.items() if info.kind == "task")
+    return {
+        "version": VERSION,
+        "candidates": [c.as_json() for c in result.candidates],
+        "truncated_from": result.truncated_from,
+        "nodes": {m: _node_json(info) for m, info in sorted(result.nodes.items())},
+        "traces": _traces(scope, tasks),
+        "processes": [
+            {
+                "proc_key": p.proc_key,
+                "process": p.process,
+                "pid": p.pid,
+                "captured_at_ns": p.captured_at_ns,
+            }
+            for p in scope.processes()
+        ],
+    }
+
+
+def _live_key(scope):
+    """The captures' ids, plus their receive times and sizes: an id alone could
+    come back after the database was emptied or rolled back (tests), while the
+    server's cache lives on."""
+    rows = (
+        scope.processes()
+        .order_by("id")
+        .values_list("id", "received_at", "node_count", "edge_count")
+    )
+    text = ";".join(f"{i},{at.isoformat() if at else ''},{n},{e}" for i, at, n, e in rows)
+    return f"peepsweb:cycles:v{VERSION}:live:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stored_result(snapshot_id):
+    """CycleReport.result through a raw cursor and orjson: a result with a
+    10,000-node cycle is megabytes of JSON, which json.loads (the ORM's way)
+    decodes several times slower."""
+    table, (result_col, snap_col) = _quoted(CycleReport, "result", "snapshot")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {result_col} FROM {table} WHERE {snap_col} = %s", [snapshot_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    result = _json(row[0])
+    return result or None
+
+
+def cycle_result(scope):
+    """The finder's result for a scope, from the cache when it can be."""
+    if scope.is_live:
+        key = _live_key(scope)
+        result = cache.get(key)
+        if result is None:
+            result = compute(scope)
+            cache.set(key, result, timeout=max(60, 4 * settings.PEEPSWEB_LIVE_WINDOW_S))
+        return result
+    snapshot = scope.snapshot
+    if snapshot.status != Snapshot.COMPLETE:
+        return compute(scope)
+    stored = _stored_result(snapshot.id)
+    if stored is not None and stored.get("version") == VERSION:
+        return stored
+    result = compute(scope)
+    fields = {"candidate_count": len(result["candidates"]), "result": result}
+    try:
+        with transaction.atomic():
+            CycleReport.objects.update_or_create(snapshot_id=snapshot.id, defaults=fields)
+    except IntegrityError:
+        pass  # another request stored the same result first, or the snapshot was pruned
+    return result
+
+
+def cycles_json(scope):
+    """The body of GET /api/v1/snapshots/{id}/cycles."""
+    result = cycle_result(scope)
+    body = {
+        "snapshot_id": scope.snapshot.id if scope.snapshot else scope.key,
+        "candidates": result["candidates"],
+    }
+    if result.get("truncated_from"):
+        # Only present when over the cap, so the usual shape is the contract's.
+        body["truncated"] = True
+        body["candidate_total"] = result["truncated_from"]
+    return body
+
+
+def cycle_member_ids(scope):
+    """Every member of every candidate: what tables, the inspector and the
+    graph view mark as "in a cycle"."""
+    return {m for c in cycle_result(scope)["candidates"] for m in c["members"]}
+
+
+def summary(scope):
+    """{"count", "danger", "warn"} for banners and badges."""
+    return summarize(cycle_result(scope))
+
+
+def summarize(result):
+    candidates = result["candidates"]
+    danger = sum(1 for c in candidates if c["severity"] == "danger")
+    return {"count": len(candidates), "danger": danger, "warn": len(candidates) - danger}
+
+
+def report_text(scope):
+    from snapshots.cycles.report import render_report
+
+    return render_report(cycle_result(scope), scope_label(scope))
+
+
+def scope_label(scope):
+    return "the live view" if scope.is_live else f"snapshot {scope.key}"

@@ -1,0 +1,159 @@
+"""Deadlock candidates: the API (JSON and text report) and the Cycles page."""
+
+from functools import wraps
+
+import orjson
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.template.loader import select_template
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from snapshots.cycles import drawing, service
+from snapshots.cycles.report import participant_chains, render_report
+from snapshots.scope import ScopeNotFound, resolve_scope
+
+
+def json_response(data, status=200, headers=None):
+    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
+
+
+def api_view(view):
+    """GET/HEAD only; `{id}` resolved into a Scope or a JSON 404."""
+
+    @wraps(view)
+    def wrapper(request, scope):
+        if request.method not in ("GET", "HEAD"):
+            return json_response(
+                {"error": f"method {request.method} not allowed", "path": ""},
+                status=405,
+                headers={"Allow": "GET, HEAD"},
+            )
+        try:
+            resolved = resolve_scope(scope)
+        except ScopeNotFound as e:
+            return json_response({"error": str(e), "path": "id"}, status=404)
+        return view(request, resolved)
+
+    return wrapper
+
+
+@api_view
+def cycles_api(request, scope):
+    return json_response(service.cycles_json(scope))
+
+
+@api_view
+def cycles_text(request, scope):
+    """The text report; a download unless ?inline=1 (handy with curl or a browser tab)."""
+    response = HttpResponse(service.report_text(scope), content_type="text/plain; charset=utf-8")
+    if request.GET.get("inline") != "1":
+        name = "live" if scope.is_live else f"snapshot-{scope.key}"
+        response["Content-Disposition"] = f'attachment; filename="peepsweb-deadlocks-{name}.txt"'
+    return response
+
+
+# A cycle can be thousands of nodes long; the page shows the start of each
+# list and points to the text report and the JSON for the rest.
+MAX_CHAIN = 200
+MAX_PARTICIPANTS = 50
+MAX_MEMBERS = 500
+MAX_REPORT_CHARS = 200_000
+
+
+def _node_link(scope_key):
+    def link(node_id):
+        try:
+            return reverse("pages:node", args=[scope_key, node_id])
+        except NoReverseMatch:  # the pages area is not there, or the id cannot be routed
+            return None
+
+    return link
+
+
+def candidate_views(scope, result):
+    """What the page shows per candidate (all plain data; the template escapes)."""
+    link = _node_link(scope.key)
+    nodes = result.get("nodes", {})
+    views = []
+    for i, c in enumerate(result["candidates"], 1):
+        in_cycle = set(c["cycle"])
+        members = [
+            {
+                "id": m,
+                "href": link(m),
+                "in_cycle": m in in_cycle,
+                "name": (nodes.get(m) or {}).get("name") or m,
+                "kind": (nodes.get(m) or {}).get("kind") or "",
+            }
+            for m in c["members"][:MAX_MEMBERS]
+        ]
+        chain = [
+            {**edge, "src_href": link(edge["src_id"]), "dst_href": link(edge["dst_id"])}
+            for edge in c["edges"][:MAX_CHAIN]
+        ]
+        chains = participant_chains(result, c)
+        participants = [
+            {
+                "id": node_id,
+                "href": link(node_id),
+                "node": nodes.get(node_id) or {},
+                "lines": lines,
+                "trace": (result.get("traces", {}).get(node_id) or [None])[0],
+            }
+            for node_id, lines in chains[:MAX_PARTICIPANTS]
+        ]
+        views.append(
+            {
+                "index": i,
+                "c": c,
+                "members": members,
+                "chain": chain,
+                "chain_more": max(0, len(c["edges"]) - MAX_CHAIN),
+                "participants_more": max(0, len(chains) - MAX_PARTICIPANTS),
+                "participants": participants,
+                "ring": drawing.ring(c["cycle"], nodes, link),
+                "processes": sorted(
+                    {(nodes.get(m) or {}).get("process") or "?" for m in c["cycle"]}
+                ),
+            }
+        )
+    return views
+
+
+def _page(view):
+    @require_GET
+    @vary_on_headers("HX-Request")
+    @wraps(view)
+    def wrapper(request, scope):
+        try:
+            request.scope = resolve_scope(scope)
+        except ScopeNotFound:
+            raise Http404(f"No snapshot {scope!r}: it may have been pruned.") from None
+        return view(request)
+
+    return wrapper
+
+
+@_page
+def cycles_page(request):
+    scope = request.scope
+    result = service.cycle_result(scope)
+    report = render_report(result, service.scope_label(scope))
+    base = select_template(["base.html", "cycles/_fallback_base.html"])
+    context = {
+        "base_template": base.template.name,
+        "scope": scope,
+        "active": "cycles",
+        "result": result,
+        "candidates": candidate_views(scope, result),
+        "report": report[:MAX_REPORT_CHARS],
+        "report_cut": len(report) > MAX_REPORT_CHARS,
+        "cycle_count": len(result["candidates"]),
+        "summary": service.summarize(result),
+    }
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "cycles/page.html#cycle-list", context)
+    return render(request, "cycles/page.html", context)

@@ -1,0 +1,179 @@
+"""Read a POSTed snapshot body: JSON, optionally gzip, within the size limit.
+
+A gzip body is inflated while streaming and cut off one byte past
+PEEPSWEB_MAX_BODY_BYTES: a 1 MB "gzip bomb" that would inflate to gigabytes
+costs at most the limit in memory, never the bomb's full size.
+"""
+
+import zlib
+
+import msgspec
+import orjson
+from django.conf import settings
+
+from snapshots.ingest.errors import IngestError
+from snapshots.ingest.validate import LazyDocument
+
+CHUNK = 256 * 1024
+GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip header and trailer
+
+
+def read_body(request, limit=None):
+    """The decompressed body bytes of `request`; IngestError(413/415/400)."""
+    limit = settings.PEEPSWEB_MAX_BODY_BYTES if limit is None else limit
+    if not is_json(request.content_type):
+        raise IngestError(
+            415,
+            f"Content-Type must be application/json, not {request.content_type or 'missing'!r}",
+            "",
+        )
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        raise IngestError(
+            415, f"Content-Encoding {encoding!r} is not supported; send gzip or nothing", ""
+        )
+    length = request.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+    if encoding in ("gzip", "x-gzip"):
+        # The compressed body is held to the limit too (empty gzip members
+        # inflate to nothing, so inflation alone would not stop a huge one).
+        return inflate_gzip(_chunks(request, limit), limit)
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+    return body
+
+
+def is_json(content_type):
+    content_type = (content_type or "").lower()
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+def _chunks(stream, limit=None):
+    total = 0
+    while chunk := stream.read(CHUNK):
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+        yield chunk
+
+
+def inflate_gzip(chunks, limit):
+    """Inflate gzip data from an iterable of byte chunks; never more than
+    limit + 1 bytes are produced (IngestError 413 past the limit). Several
+    concatenated gzip members are one stream, as for `gzip -d`."""
+    out = bytearray()
+    inflater = zlib.decompressobj(GZIP)
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                # max_length is what bounds the bomb: zlib stops producing
+                # output there and keeps the rest of the input for later.
+                out += inflater.decompress(data, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise IngestError(
+                        413, f"the body is over the limit of {limit} bytes after gzip decoding", ""
+                    )
+                if inflater.eof:
+                    data = inflater.unused_data
+                    if data:
+                        inflater = zlib.decompressobj(GZIP)
+                else:
+                    data = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise IngestError(400, f"the body is not valid gzip: {exc}", "") from None
+    if not inflater.eof:
+        raise IngestError(400, "the gzip body is truncated", "")
+    return out
+
+
+# The big lists are split into undecoded elements (msgspec.Raw: a slice of
+# the body, about 50 bytes each) and each element is decoded by orjson only
+# when validation reaches it, then dropped. Decoding the whole body at once
+# would hold ~4.5x its size in Python objects; this way ingest peaks near
+# the body size plus the compact rows it builds (bench/ingest.py).
+LAZY_LISTS = frozenset({"nodes", "edges", "wake_events", "pending_traces"})
+# Top-level keys the contract reads; others (ProcessDump's tasks, threads...)
+# are never decoded.
+USED_KEYS = frozenset(
+    {
+        "process",
+        "pid",
+        "proc_key",
+        "captured_at_ns",
+        "snapshot_id",
+        "frames",
+        "process_name",
+        "timestamp",
+    }
+)
+_split_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_split_list = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def decode_json(body):
+    """Body bytes -> the document dict for ingest_document, big lists lazy."""
+    try:
+        top = _split_object.decode(body)
+    except msgspec.ValidationError:
+        raise IngestError(400, "the body must be a JSON object", "") from None
+    except msgspec.DecodeError as exc:
+        raise IngestError(400, f"the body is not valid JSON: {exc}", "") from None
+    doc = LazyDocument()
+    for key, raw in top.items():
+        if key in LAZY_LISTS:
+            doc[key] = _lazy_list(raw, key)
+        elif key == "graph":
+            doc[key] = _lazy_graph(raw)
+        elif key in USED_KEYS:
+            doc[key] = _load(raw, key)
+        else:
+            doc[key] = raw  # unused by ingest: never decoded
+    return doc
+
+
+def _lazy_list(raw, path):
+    try:
+        return _split_list.decode(raw)
+    except msgspec.ValidationError:
+        return _load(raw, path)  # not a list: validation says so, with the path
+
+
+def _lazy_graph(raw):
+    try:
+        graph = _split_object.decode(raw)
+    except msgspec.ValidationError:
+        return _load(raw, "graph")
+    return {
+        key: _lazy_list(value, f"graph.{key}") if key in ("nodes", "edges") else value
+        for key, value in graph.items()
+    }
+
+
+def _load(raw, path):
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError as exc:
+        raise IngestError(400, f"the body is not valid JSON: {exc}", path) from None
+
+
+def read_stream(stream, limit=None):
+    """Body bytes of a file or stdin (gzip recognised by its magic bytes),
+    under the same limit as HTTP bodies."""
+    limit = settings.PEEPSWEB_MAX_BODY_BYTES if limit is None else limit
+    head = stream.read(2)
+    if head == b"\x1f\x8b":
+        return inflate_gzip(_prepend(head, _chunks(stream, limit)), limit)
+    body = head + stream.read(limit + 1 - len(head))
+    if len(body) > limit:
+        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+    return body
+
+
+def _prepend(first, chunks):
+    yield first
+    yield from chunks

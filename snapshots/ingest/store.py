@@ -1,0 +1,254 @@
+"""Write one validated process snapshot in one transaction, with bulk writes.
+
+PostgreSQL gets `COPY ... FROM STDIN` through the psycopg connection under
+Django's; SQLite gets batched `executemany`. Never per-row ORM saves: a
+100,000-node snapshot would take minutes.
+
+Edges are written first, straight from the validating iterator, because the
+node rows carry per-node edge counts (needs_count / needed_by_count) that are
+only known once every edge has been seen. PostgreSQL inserts the edges while
+Python still validates the next ones.
+"""
+
+import time
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
+
+from snapshots.ingest.errors import IngestError
+from snapshots.ingest.validate import LOCAL
+from snapshots.models import (
+    Edge,
+    Frame,
+    Node,
+    PendingTrace,
+    ProcessSnapshot,
+    Snapshot,
+    UnresolvedEdge,
+    WakeEvent,
+)
+from snapshots.signals import process_snapshot_stored
+
+SQLITE_BATCH = 2000
+
+
+def store_parsed(parsed):
+    """Store `parsed` (validate.Parsed); returns the ProcessSnapshot.
+
+    Raises IngestError(409) for a reply to a pull that is not open, and
+    IngestError(400) for a bad edge found while streaming; either way the
+    transaction rolls back and nothing is left behind."""
+    now = timezone.now()
+    now_ns = int(now.timestamp() * 1_000_000_000)
+    captured = parsed.captured_at_ns if parsed.captured_at_ns is not None else now_ns
+    with transaction.atomic():
+        if parsed.snapshot_id is None:
+            snapshot = Snapshot.objects.create(
+                kind=Snapshot.PUSH,
+                status=Snapshot.COMPLETE,
+                created_at=now,
+                captured_at_ns=captured,
+            )
+            proc = ProcessSnapshot(snapshot=snapshot, status=ProcessSnapshot.PUSHED)
+        else:
+            proc = _claim_pull_slot(parsed, now)
+            proc.status = ProcessSnapshot.RESPONDED
+        proc.process = parsed.process
+        proc.pid = parsed.pid
+        proc.proc_key = parsed.proc_key
+        proc.captured_at_ns = captured
+        proc.received_at = now
+        proc.save()
+
+        write_rows(proc, parsed)
+
+        proc.node_count = len(parsed.nodes)
+        proc.edge_count = parsed.edge_count
+        proc.unresolved_count = parsed.unresolved_count
+        proc.wake_count = len(parsed.wakes)
+        proc.trace_count = len(parsed.traces)
+        # Free the rows before the listeners run (they may be hungry too).
+        parsed.release()
+        proc.save(
+            update_fields=[
+                "node_count",
+                "edge_count",
+                "unresolved_count",
+                "wake_count",
+                "trace_count",
+            ]
+        )
+        if parsed.snapshot_id is None:
+            Snapshot.objects.filter(id=proc.snapshot_id).update(
+                node_count=proc.node_count, edge_count=proc.edge_count
+            )
+        else:
+            # Several replies of one pull may commit concurrently: increment in SQL.
+            Snapshot.objects.filter(id=proc.snapshot_id).update(
+                node_count=F("node_count") + proc.node_count,
+                edge_count=F("edge_count") + proc.edge_count,
+                captured_at_ns=Least(Coalesce(F("captured_at_ns"), captured), captured),
+            )
+        # Listeners broadcast to browsers: never announce rows a rollback could take back.
+        transaction.on_commit(lambda: _announce(proc))
+    return proc
+
+
+def _announce(proc):
+    started = time.perf_counter()
+    process_snapshot_stored.send(sender=ProcessSnapshot, process_snapshot=proc)
+    # Reported in the POST's Server-Timing header: listeners run in the request.
+    proc.announce_seconds = time.perf_counter() - started
+
+
+def _claim_pull_slot(parsed, now):
+    """The pending ProcessSnapshot this reply fills, locked; else 409."""
+    slot = (
+        ProcessSnapshot.objects.select_for_update(of=("self",))
+        .select_related("snapshot")
+        .filter(
+            snapshot_id=parsed.snapshot_id,
+            proc_key=parsed.proc_key,
+            status=ProcessSnapshot.PENDING,
+            snapshot__kind=Snapshot.PULL,
+            snapshot__status=Snapshot.OPEN,
+        )
+        .first()
+    )
+    deadline = slot and slot.snapshot.deadline
+    if slot is not None and (deadline is None or deadline > now):
+        return slot
+    raise IngestError(409, _why_not_open(parsed, now), "snapshot_id")
+
+
+def _why_not_open(parsed, now):
+    sid, key = parsed.snapshot_id, parsed.proc_key
+    snapshot = Snapshot.objects.filter(id=sid).first()
+    if snapshot is None:
+        return f"snapshot {sid} does not exist"
+    if snapshot.kind != Snapshot.PULL:
+        return f"snapshot {sid} is not a pull, so it takes no replies"
+    if snapshot.status != Snapshot.OPEN or (snapshot.deadline and snapshot.deadline <= now):
+        return f"pull {sid} is closed: the reply came too late"
+    slot = ProcessSnapshot.objects.filter(snapshot=snapshot, proc_key=key).first()
+    if slot is None:
+        return f"pull {sid} did not ask process {key}"
+    return f"pull {sid} already has a reply from {key} ({slot.status})"
+
+
+# -- bulk writes --------------------------------------------------------------
+
+
+def _columns(model, names):
+    fields = [model._meta.get_field(name) for name in names]
+    return model._meta.db_table, [f.column for f in fields]
+
+
+EDGE_COLS = _columns(Edge, ["snapshot", "process", "src", "dst", "attrs"])
+UNRESOLVED_COLS = _columns(
+    UnresolvedEdge,
+    ["snapshot", "process", "src", "dst", "attrs", "missing_side", "referenced_proc_key", "reason"],
+)
+NODE_COLS = _columns(
+    Node,
+    [
+        "snapshot",
+        "process",
+        "proc_key",
+        "node_id",
+        "kind",
+        "label",
+        "attrs",
+        "task_id",
+        "state",
+        "state_class",
+        "spawned_at_ns",
+        "pending_us",
+        "last_waker",
+        "needs_count",
+        "needed_by_count",
+    ],
+)
+WAKE_COLS = _columns(WakeEvent, ["snapshot", "process", "at_ns", "waker", "woken", "target_worker"])
+TRACE_COLS = _columns(
+    PendingTrace, ["snapshot", "process", "node_id", "task_id", "at_ns", "duration_us", "frame_ids"]
+)
+FRAME_COLS = _columns(Frame, ["process", "frame_key", "text"])
+
+
+def write_rows(proc, parsed):
+    sid, pid, key = proc.snapshot_id, proc.id, proc.proc_key
+    unresolved = []
+    with connection.cursor() as cursor:
+        write = _copy if connection.vendor == "postgresql" else _insert_batches
+
+        def edge_rows():
+            for kind, row in parsed.iter_edges():
+                if kind is LOCAL:
+                    yield (sid, pid, *row)
+                else:
+                    unresolved.append((sid, pid, *row))
+
+        write_edges(cursor, write, edge_rows())
+        write_nodes(cursor, write, ((sid, pid, key, *row) for row in parsed.node_rows()))
+        write_unresolved(cursor, write, unresolved)
+        write_wakes(cursor, write, ((sid, pid, *row) for row in parsed.wakes))
+        write_traces(cursor, write, ((sid, pid, *row) for row in parsed.traces))
+        write_frames(cursor, write, ((pid, *row) for row in parsed.frames))
+
+
+# One function per table, so a test can make one step fail mid-write.
+def write_edges(cursor, write, rows):
+    write(cursor, EDGE_COLS, rows)
+
+
+def write_nodes(cursor, write, rows):
+    write(cursor, NODE_COLS, rows)
+
+
+def write_unresolved(cursor, write, rows):
+    write(cursor, UNRESOLVED_COLS, rows)
+
+
+def write_wakes(cursor, write, rows):
+    write(cursor, WAKE_COLS, rows)
+
+
+def write_traces(cursor, write, rows):
+    write(cursor, TRACE_COLS, rows)
+
+
+def write_frames(cursor, write, rows):
+    write(cursor, FRAME_COLS, rows)
+
+
+def _copy(cursor, table_cols, rows):
+    """PostgreSQL: COPY through the psycopg cursor under Django's wrapper."""
+    table, cols = table_cols
+    qn = connection.ops.quote_name
+    sql = f"COPY {qn(table)} ({', '.join(map(qn, cols))}) FROM STDIN"
+    # psycopg errors -> django.db errors, as for any query through the ORM.
+    with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+
+
+def _insert_batches(cursor, table_cols, rows):
+    """SQLite (and anything else): batched executemany."""
+    table, cols = table_cols
+    qn = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {qn(table)} ({', '.join(map(qn, cols))}) "
+        f"VALUES ({', '.join(['%s'] * len(cols))})"
+    )
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= SQLITE_BATCH:
+            cursor.executemany(sql, batch)
+            batch = []
+    if batch:
+        cursor.executemany(sql, batch)

@@ -1,0 +1,60 @@
+"""Pending traces as text (copy, download) and attrs made readable: plain
+functions shared by the inspector and the backtraces page. Everything returns
+text or plain data; templates escape it."""
+
+from snapshots.pages.formatting import format_duration_ns, format_ns_datetime
+
+# An int `*_ns` attr above this is a Unix timestamp (after 1973), below it a
+# duration: no real wait lasts three years, and no clock reads 1970.
+TIMESTAMP_MIN_NS = 10**17
+MISSING_FRAME = "<frame {} missing from the snapshot>"
+
+
+def frame_text(frame):
+    text = frame.get("text")
+    return text if text is not None else MISSING_FRAME.format(frame.get("id"))
+
+
+def trace_as_text(node, trace):
+    """One pending trace as plain text, innermost frame first, numbered like
+    a debugger's backtrace. Used for the copy button and the download."""
+    lines = [
+        f"{node.kind} {node.label or node.node_id} ({node.node_id}) in {node.proc_key}",
+        f"pending trace captured {format_ns_datetime(trace.get('at_ns'))}"
+        + (
+            f", pending for {format_duration_ns(trace['duration_us'] * 1000)}"
+            if isinstance(trace.get("duration_us"), int)
+            else ""
+        ),
+        "frames, innermost first:",
+    ]
+    for i, frame in enumerate(trace.get("frames") or []):
+        text = frame_text(frame).rstrip("\n")
+        first, *rest = text.split("\n") or [""]
+        lines.append(f"#{i:<3} {first}")
+        lines.extend(f"     {line}" for line in rest)
+    return "\n".join(lines) + "\n"
+
+
+def readable_attrs(attrs, captured_ns):
+    """attrs -> [{key, type, value, ...}] in the sender's order, where type is
+    timestamp (with its age at capture), duration, scalar or json."""
+    if not isinstance(attrs, dict):
+        return [{"key": "(attrs)", "type": "json", "value": attrs}]
+    rows = []
+    for key, value in attrs.items():
+        row = {"key": key, "value": value, "type": "scalar"}
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, dict | list):
+            row["type"] = "json"
+        elif is_int and isinstance(key, str) and key.endswith("_ns"):
+            if value >= TIMESTAMP_MIN_NS:
+                row["type"] = "timestamp"
+                row["age_ns"] = captured_ns - value if captured_ns is not None else None
+            else:
+                row["type"] = "duration"
+        elif is_int and isinstance(key, str) and key.endswith("_us"):
+            row["type"] = "duration"
+            row["value_ns"] = value * 1000
+        rows.append(row)
+    return rows

@@ -1,0 +1,41 @@
+"""What every page view shares: the scope in the URL, and full-page-or-partial."""
+
+from functools import wraps
+
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+from django.views.decorators.vary import vary_on_headers
+
+from snapshots.scope import ScopeNotFound, resolve_scope
+from snapshots.states import STATE_CLASSES
+
+
+def scoped_page(view):
+    """Resolve `<scope>` (id, latest, live) into request.snapshot_scope or 404,
+    accept only GET/HEAD, and vary the cache on HX-Request (same URL, two
+    bodies). Not `request.scope`: under ASGI that is the connection's scope
+    dict, which Django still reads (request.is_secure())."""
+
+    @require_safe
+    @vary_on_headers("HX-Request")
+    @wraps(view)
+    def wrapper(request, scope, *args, **kwargs):
+        try:
+            request.snapshot_scope = resolve_scope(scope)
+        except ScopeNotFound:
+            raise Http404(f"No snapshot {scope!r}: it may have been pruned.") from None
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def render_page(request, template, context, partial=None):
+    """Render the full page, or only `template#partial` for an htmx request
+    that targets it. The page includes the very same partial, so both bodies
+    come from one piece of markup."""
+    context.setdefault("scope", getattr(request, "snapshot_scope", None))
+    context.setdefault("state_classes", STATE_CLASSES)
+    if partial and request.htmx and not request.htmx.boosted:
+        return render(request, f"{template}#{partial}", context)
+    return render(request, template, context)

@@ -1,0 +1,175 @@
+"""The task table and the tables of other node kinds.
+
+Filtering, sorting and pagination happen in SQL (snapshots.queries.node_page);
+these views only read the URL, add what the filter menus need, and render.
+A page costs a fixed handful of queries whatever its size: nothing in the
+templates touches the database per row."""
+
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.http import Http404
+
+from snapshots import queries
+from snapshots.pages import integrations
+from snapshots.pages import kinds as kind_tables
+from snapshots.pages.formatting import format_duration_ns
+from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.states import STATE_CLASSES
+from snapshots.templatetags.peeps import node_path
+
+PER_PAGE_CHOICES = (50, 100, 200, 500)
+# (sort key, column title, numeric)
+TASK_COLUMNS = (
+    ("task_id", "id", True),
+    ("label", "name", False),
+    ("state", "state", False),
+    ("state_class", "class", False),
+    ("process", "process", False),
+    ("age", "age", True),
+    ("pending_us", "pending", True),
+    ("needs_count", "needs", True),
+    ("last_waker", "last waker", False),
+)
+
+
+def _raw_states(scope):
+    """Raw task states for the filter menu. A GROUP BY over 100,000 tasks is
+    the slowest query of the page, and captures never change, so it is cached
+    per set of captures (which is what a scope is, live included)."""
+    key = "pages:states:" + ",".join(map(str, scope.process_ids))
+    states = cache.get(key)
+    if states is None:
+        states = queries.state_facets(scope, kind="task")
+        cache.set(key, states, 3600)
+    return states
+
+
+def _node_page(request, **fixed):
+    """node_page over the URL's filters; a bad filter becomes a message shown
+    above an empty table (status 400) instead of an error page."""
+    params = queries.node_page_kwargs(request.GET)
+    params.update(fixed)
+    try:
+        return queries.node_page(request.snapshot_scope, **params), None
+    except queries.QueryError as e:
+        empty = queries.Page(items=[], total=0, page=1, per_page=queries.DEFAULT_PER_PAGE)
+        return empty, e
+
+
+@dataclass
+class TaskRow:
+    """One task table row, formatted here rather than by a dozen filters per
+    row: the table of 500 rows renders several times faster this way. Values
+    are plain text; the template escapes them."""
+
+    node: object
+    href: str
+    age: str
+    pending: str
+    in_cycle: bool
+    waker_href: str = ""
+    waker_label: str = ""
+    waker_class: str = ""  # "" when the waker is not in the scope
+
+
+def task_rows(scope, nodes, wakers, cycle_members):
+    rows = []
+    for n in nodes:
+        row = TaskRow(
+            node=n,
+            href=node_path(scope.key, n.node_id),
+            age=format_duration_ns(n.age_ns),
+            pending=format_duration_ns(n.pending_us * 1000) if n.pending_us is not None else "",
+            in_cycle=n.node_id in cycle_members,
+        )
+        if n.last_waker:
+            waker = wakers.get(n.last_waker)
+            row.waker_label = (waker and waker["label"]) or n.last_waker
+            if waker:
+                row.waker_href = node_path(scope.key, n.last_waker)
+                row.waker_class = (
+                    waker["state_class"] if waker["state_class"] in STATE_CLASSES else "unknown"
+                )
+        rows.append(row)
+    return rows
+
+
+def _filter_context(request):
+    get = request.GET
+    return {
+        "q": get.get("q", ""),
+        "sort": get.get("sort", ""),
+        "selected_classes": get.getlist("state_class"),
+        "selected_states": get.getlist("state"),
+        "selected_processes": get.getlist("process"),
+        "per_page": get.get("per_page", ""),
+        "per_page_choices": PER_PAGE_CHOICES,
+        "processes": list(request.snapshot_scope.processes()),
+    }
+
+
+@scoped_page
+def tasks(request):
+    scope = request.snapshot_scope
+    page, error = _node_page(request, kind="task")
+    cycles = integrations.cycle_context(scope)
+    wakers = queries.node_briefs(scope, [n.last_waker for n in page.items])
+    context = {
+        "active": "tasks",
+        "page": page,
+        "rows": task_rows(scope, page.items, wakers, cycles["cycle_members"]),
+        "error": error,
+        "columns": TASK_COLUMNS,
+        "raw_states": _raw_states(scope),
+        **cycles,
+        **_filter_context(request),
+    }
+    response = render_page(request, "pages/tasks.html", context, partial="task-table")
+    if error:
+        response.status_code = 400
+    return response
+
+
+@scoped_page
+def kinds(request):
+    summary_kinds = queries.kind_counts(request.snapshot_scope)
+    context = {"active": "kinds", "kind_links": kind_tables.kind_links(summary_kinds)}
+    return render_page(request, "pages/kinds.html", context)
+
+
+@scoped_page
+def kind_table(request, kind):
+    scope = request.snapshot_scope
+    if kind == "task":
+        raise Http404("Tasks have their own table.")
+    kind_counts = queries.kind_counts(scope)
+    group = kind_tables.GROUPS.get(kind) or kind_tables.GROUPS.get(kind_tables.group_of(kind))
+    raw_kinds = kind_tables.kinds_in(kind, kind_counts)
+    page, error = _node_page(request, kind=raw_kinds)
+    columns = kind_tables.columns_for(group, page.items)
+    rows = [
+        {
+            "node": n,
+            "href": node_path(scope.key, n.node_id),
+            "cells": [kind_tables.cell(c, n.attrs) for c in columns],
+        }
+        for n in page.items
+    ]
+    context = {
+        "active": "kinds",
+        "kind": kind,
+        "title": kind_tables.GROUPS[kind].title if kind in kind_tables.GROUPS else kind,
+        "raw_kinds": raw_kinds,
+        "show_kind": len(raw_kinds) > 1,
+        "page": page,
+        "rows": rows,
+        "error": error,
+        "columns": columns,
+        "kind_links": kind_tables.kind_links(kind_counts),
+        **_filter_context(request),
+    }
+    response = render_page(request, "pages/kind_table.html", context, partial="node-table")
+    if error:
+        response.status_code = 400
+    return response

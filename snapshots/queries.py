@@ -1,0 +1,868 @@
+"""Read functions over a Scope, shared by the JSON API and the htmx pages.
+
+Everything here takes a `Scope` (snapshots/scope.py), so one snapshot,
+`latest` and the live graph read alike. Functions return model instances,
+small dataclasses and plain dicts, never HTML or HTTP responses; bad input
+raises `QueryError` (naming the parameter) and a missing node `NodeNotFound`.
+
+Costs matter: a snapshot may hold 100,000 tasks. Lists filter, sort and
+paginate in SQL; the lookups per page are a fixed handful of queries whatever
+the page size (no query per row).
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models.fields.json import KeyTransform
+
+from snapshots.models import (
+    CycleReport,
+    Frame,
+    Node,
+    PendingTrace,
+    ProcessSnapshot,
+    Snapshot,
+    UnresolvedEdge,
+    WakeEvent,
+)
+from snapshots.scope import HAS_DATA, Scope
+from snapshots.states import STATE_CLASSES
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000
+MAX_Q_CHARS = 512
+# Per node in the inspector: a lock with 50,000 waiters must not produce a
+# 50,000-row page. Totals are always reported beside the capped lists.
+EDGE_LIST_CAP = 500
+WAKE_SOURCE_CAP = 200
+WAKE_EVENT_CAP = 50
+TRACE_CAP = 100
+
+
+class QueryError(ValueError):
+    """A bad read parameter; `param` names it (the API answers 400 with it)."""
+
+    def __init__(self, param, message):
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+class NodeNotFound(LookupError):
+    pass
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def num_pages(self):
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_next(self):
+        return self.page < self.num_pages
+
+    @property
+    def has_previous(self):
+        return self.page > 1
+
+
+def ns_to_datetime(ns):
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def scope_processes(scope):
+    """The scope's ProcessSnapshots by proc_key, fetched once per Scope
+    object (a scope's set of captures is fixed when it is resolved)."""
+    cached = scope.__dict__.get("_processes")
+    if cached is None:
+        cached = scope.__dict__["_processes"] = list(scope.processes())
+    return cached
+
+
+# --- per-process counts, cached on the capture ------------------------------
+
+
+def _fill_count_caches(processes):
+    """Make sure every capture with data has `count_cache`; one grouped query
+    for all of those that lack it, whatever their number."""
+    missing = [p for p in processes if p.count_cache is None and p.status in HAS_DATA]
+    if not missing:
+        return
+    caches = {p.id: {"kinds": {}, "task_state_classes": {}} for p in missing}
+    rows = (
+        Node.objects.filter(process_id__in=list(caches))
+        .values_list("process_id", "kind", "state_class")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for process_id, kind, cls, n in rows:
+        cache = caches[process_id]
+        cache["kinds"][kind] = cache["kinds"].get(kind, 0) + n
+        if kind == "task":
+            cls = cls or "unknown"
+            cache["task_state_classes"][cls] = cache["task_state_classes"].get(cls, 0) + n
+    for p in missing:
+        p.count_cache = caches[p.id]
+    # Only captures with data are cached, and those never change again.
+    ProcessSnapshot.objects.bulk_update(missing, ["count_cache"])
+
+
+def _sum_counts(processes, key):
+    total = {}
+    for p in processes:
+        for name, n in ((p.count_cache or {}).get(key) or {}).items():
+            total[name] = total.get(name, 0) + n
+    return total
+
+
+def _state_counts(processes):
+    counts = _sum_counts(processes, "task_state_classes")
+    return {cls: counts.get(cls, 0) for cls in STATE_CLASSES}
+
+
+def _kind_counts(processes):
+    counts = _sum_counts(processes, "kinds")
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# --- snapshot list ------------------------------------------------------------
+
+
+@dataclass
+class SnapshotRow:
+    snapshot: Snapshot
+    processes: list  # ProcessSnapshot, by proc_key
+    state_counts: dict  # every class of STATE_CLASSES, in that order
+    cycle_candidates: int | None  # None until the cycle finder ran
+
+    @property
+    def snapshot_id(self):
+        return self.snapshot.id
+
+    @property
+    def captured_at_ns(self):
+        return self.snapshot.captured_at_ns
+
+    @property
+    def captured_at(self):
+        if self.snapshot.captured_at_ns is not None:
+            return ns_to_datetime(self.snapshot.captured_at_ns)
+        return self.snapshot.created_at
+
+    @property
+    def task_count(self):
+        return sum(self.state_counts.values())
+
+
+def snapshot_list(page=1, per_page=DEFAULT_PER_PAGE):
+    """Snapshots newest first with their processes and task-state counts, in
+    four queries for any page size."""
+    page, per_page = _check_page(page, per_page)
+    qs = Snapshot.objects.order_by("-id")
+    total = qs.count()
+    start = (page - 1) * per_page
+    snapshots = list(qs[start : start + per_page])
+    ids = [s.id for s in snapshots]
+    by_snapshot = {i: [] for i in ids}
+    processes = list(ProcessSnapshot.objects.filter(snapshot_id__in=ids).order_by("proc_key"))
+    _fill_count_caches(processes)
+    for p in processes:
+        by_snapshot[p.snapshot_id].append(p)
+    cycles = dict(
+        CycleReport.objects.filter(snapshot_id__in=ids).values_list(
+            "snapshot_id", "candidate_count"
+        )
+    )
+    rows = [
+        SnapshotRow(
+            snapshot=s,
+            processes=by_snapshot[s.id],
+            state_counts=_state_counts(by_snapshot[s.id]),
+            cycle_candidates=cycles.get(s.id),
+        )
+        for s in snapshots
+    ]
+    return Page(items=rows, total=total, page=page, per_page=per_page)
+
+
+# --- scope summary --------------------------------------------------------------
+
+
+@dataclass
+class ScopeSummary:
+    scope: Scope
+    processes: list  # ProcessSnapshot with data, by proc_key
+    kind_counts: dict  # kind -> nodes, biggest first
+    state_counts: dict  # task state class -> tasks, in STATE_CLASSES order
+    node_count: int
+    edge_count: int  # local edges + cross-process edges resolved in this scope
+    cross_edge_count: int  # cross-process edges resolved in this scope
+    unresolved_edge_count: int
+    wake_event_count: int
+    pending_trace_count: int
+    captured_at_ns: int | None  # earliest capture of the scope
+    skew_ns: int | None  # spread of captured_at_ns across processes
+
+    @property
+    def task_count(self):
+        return sum(self.state_counts.values())
+
+    @property
+    def captured_at(self):
+        return ns_to_datetime(self.captured_at_ns)
+
+
+def scope_summary(scope):
+    processes = scope_processes(scope)
+    _fill_count_caches(processes)
+    resolved, unresolved = scope.cross_edges()
+    kinds = _kind_counts(processes)
+    captured = [p.captured_at_ns for p in processes if p.captured_at_ns is not None]
+    ids = scope.process_ids
+    return ScopeSummary(
+        scope=scope,
+        processes=processes,
+        kind_counts=kinds,
+        state_counts=_state_counts(processes),
+        node_count=sum(kinds.values()),
+        edge_count=scope.local_edges().count() + len(resolved),
+        cross_edge_count=len(resolved),
+        unresolved_edge_count=len(unresolved),
+        wake_event_count=WakeEvent.objects.filter(process_id__in=ids).count(),
+        pending_trace_count=PendingTrace.objects.filter(process_id__in=ids).count(),
+        captured_at_ns=min(captured) if captured else None,
+        skew_ns=(max(captured) - min(captured)) if len(captured) > 1 else None,
+    )
+
+
+def state_facets(scope, kind="task", limit=100):
+    """Raw states present among `kind` nodes, most frequent first, for the
+    filter menus: [(state, count)]."""
+    rows = (
+        scope.nodes()
+        .filter(kind=kind)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .order_by("-n", "state")[:limit]
+    )
+    return [(state, n) for state, n in rows]
+
+
+# --- node lists -----------------------------------------------------------------
+
+_STATE_CLASS_RANK = Case(
+    *[When(state_class=cls, then=Value(i)) for i, cls in enumerate(STATE_CLASSES)],
+    default=Value(len(STATE_CLASSES)),
+    output_field=IntegerField(),
+)
+
+# sort key -> (expression, reversed). `age` grows as spawned_at_ns shrinks.
+SORTS = {
+    "node_id": (F("node_id"), False),
+    "label": (F("label"), False),
+    "kind": (F("kind"), False),
+    "task_id": (F("task_id"), False),
+    "state": (F("state"), False),
+    "state_class": (_STATE_CLASS_RANK, False),
+    "proc_key": (F("proc_key"), False),
+    "process": (F("proc_key"), False),
+    "spawned_at_ns": (F("spawned_at_ns"), False),
+    "age": (F("spawned_at_ns"), True),
+    "pending_us": (F("pending_us"), False),
+    "needs_count": (F("needs_count"), False),
+    "needed_by_count": (F("needed_by_count"), False),
+    "last_waker": (F("last_waker"), False),
+}
+_ATTR_SORT = re.compile(r"attrs\.([A-Za-z0-9_]{1,64})")
+
+
+def _order_by(sort):
+    """`name` ascending, `-name` descending; nulls last either way, then the
+    row id so that pages never overlap or skip rows."""
+    if not sort:
+        return [F("id").asc()]
+    name = sort[1:] if sort.startswith("-") else sort
+    descending = sort.startswith("-")
+    if name in SORTS:
+        expr, flip = SORTS[name]
+        descending ^= flip
+    elif m := _ATTR_SORT.fullmatch(name):
+        # Kind-specific columns (queue_len, holder_count, ...): JSON values
+        # compare as numbers on both PostgreSQL (jsonb) and SQLite (json_extract).
+        expr = KeyTransform(m.group(1), "attrs")
+    else:
+        choices = ", ".join(sorted(SORTS)) + ", attrs.<key>"
+        raise QueryError(
+            "sort", f"unknown sort {sort!r}; use one of {choices} (prefix - to reverse)"
+        )
+    ordered = expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True)
+    return [ordered, F("id").asc()]
+
+
+def _values(param, value, check=None):
+    """A filter value may be one string or several (?state=a&state=b)."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise QueryError(param, f"{param} must be text")
+        v = v.strip()
+        if not v:
+            continue
+        if len(v) > 1024:
+            raise QueryError(param, f"{param} is too long")
+        if check:
+            check(v)
+        out.append(v)
+    return out
+
+
+def _check_state_class(v):
+    if v not in STATE_CLASSES:
+        raise QueryError(
+            "state_class", f"unknown state_class {v!r}; use one of {', '.join(STATE_CLASSES)}"
+        )
+
+
+def _check_page(page, per_page):
+    try:
+        page = int(page) if page not in (None, "") else 1
+    except (TypeError, ValueError):
+        raise QueryError("page", "page must be a whole number") from None
+    try:
+        per_page = int(per_page) if per_page not in (None, "") else DEFAULT_PER_PAGE
+    except (TypeError, ValueError):
+        raise QueryError("per_page", "per_page must be a whole number") from None
+    if not 1 <= page <= MAX_PAGE:
+        raise QueryError("page", f"page must be between 1 and {MAX_PAGE}")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise QueryError("per_page", f"per_page must be between 1 and {MAX_PER_PAGE}")
+    return page, per_page
+
+
+def parse_search(q):
+    """The ORM lookup and value for a name search: `conn` -> ("icontains",
+    "conn"); `/^conn_\\d+$/` -> ("regex", ...); `/.../i` -> ("iregex", ...).
+    Regexes are compiled here so that a typo is a 400, not a database error."""
+    if q is None:
+        return None
+    if not isinstance(q, str):
+        raise QueryError("q", "q must be text")
+    q = q.strip()
+    if not q:
+        return None
+    if len(q) > MAX_Q_CHARS:
+        raise QueryError("q", f"q is longer than {MAX_Q_CHARS} characters")
+    m = re.fullmatch(r"/(.+)/(i?)", q, re.DOTALL)
+    if not m:
+        return ("icontains", q)
+    pattern, flag = m.groups()
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise QueryError("q", f"q is not a valid regular expression: {e}") from None
+    return ("iregex" if flag else "regex", pattern)
+
+
+@dataclass
+class NodeFilters:
+    """Validated node-list filters; empty lists mean "any"."""
+
+    kinds: list
+    states: list
+    classes: list
+    process_ids: list | None  # None: every process of the scope
+    search: tuple | None  # (ORM lookup, text), see parse_search
+
+    @classmethod
+    def parse(cls, scope, *, kind=None, state=None, state_class=None, process=None, q=None):
+        process_ids = None
+        procs = _values("process", process)
+        if procs:
+            # The proc_key or the process name; filtering on process_id uses
+            # the index every node index starts with.
+            wanted = set(procs)
+            process_ids = [p.id for p in scope_processes(scope) if wanted & {p.proc_key, p.process}]
+        return cls(
+            kinds=_values("kind", kind),
+            states=_values("state", state),
+            classes=_values("state_class", state_class, _check_state_class),
+            process_ids=process_ids,
+            search=parse_search(q),
+        )
+
+    def apply(self, qs):
+        if self.kinds:
+            qs = qs.filter(kind__in=self.kinds)
+        if self.states:
+            qs = qs.filter(state__in=self.states)
+        if self.classes:
+            qs = qs.filter(state_class__in=self.classes)
+        if self.process_ids is not None:
+            qs = qs.filter(process_id__in=self.process_ids)
+        if self.search:
+            lookup, text = self.search
+            qs = qs.filter(Q(**{f"label__{lookup}": text}) | Q(**{f"node_id__{lookup}": text}))
+        return qs
+
+    def cached_total(self, scope):
+        """The row count from the captures' count caches when the filters
+        allow it (kind, task state class, process), else None. It spares the
+        COUNT(*) of the plain task table: 100,000 index entries on every page."""
+        if self.states or self.search:
+            return None
+        if self.classes and self.kinds != ["task"]:
+            return None  # state classes are counted for tasks only
+        processes = scope_processes(scope)
+        if self.process_ids is not None:
+            processes = [p for p in processes if p.id in self.process_ids]
+        _fill_count_caches(processes)
+        if self.classes:
+            counts = _sum_counts(processes, "task_state_classes")
+            return sum(counts.get(c, 0) for c in set(self.classes))
+        counts = _sum_counts(processes, "kinds")
+        if self.kinds:
+            return sum(counts.get(k, 0) for k in set(self.kinds))
+        return sum(counts.values())
+
+
+def node_queryset(
+    scope, *, kind=None, state=None, state_class=None, process=None, q=None, sort=None
+):
+    """The filtered, ordered queryset behind `node_page`. Filter values are
+    strings or lists of strings."""
+    filters = NodeFilters.parse(
+        scope, kind=kind, state=state, state_class=state_class, process=process, q=q
+    )
+    return filters.apply(scope.nodes()).order_by(*_order_by(sort))
+
+
+def node_page(
+    scope,
+    *,
+    kind=None,
+    state=None,
+    state_class=None,
+    process=None,
+    q=None,
+    sort=None,
+    page=1,
+    per_page=DEFAULT_PER_PAGE,
+):
+    """One page of a scope's nodes, filtered and sorted in SQL: the page
+    query, a COUNT(*) unless the count caches know the total, and the scope's
+    processes (once per Scope object).
+
+    Rows are Node instances with `.process` already attached (no query per
+    row in templates) and `.age_ns` = capture time - spawned_at_ns."""
+    page, per_page = _check_page(page, per_page)
+    filters = NodeFilters.parse(
+        scope, kind=kind, state=state, state_class=state_class, process=process, q=q
+    )
+    qs = filters.apply(scope.nodes()).order_by(*_order_by(sort))
+    start = (page - 1) * per_page
+    total = filters.cached_total(scope)
+    regex = filters.search is not None and filters.search[0] != "icontains"
+    try:
+        if regex and connection.vendor == "postgresql":
+            # PostgreSQL's regex dialect differs from Python's in corners; its
+            # error must become a 400, and inside a savepoint it does not
+            # poison the caller's transaction.
+            with transaction.atomic():
+                total = qs.count()
+                rows = list(qs[start : start + per_page])
+        else:
+            if total is None:
+                total = qs.count()
+            rows = list(qs[start : start + per_page]) if start < total else []
+    except DatabaseError as e:
+        if not regex:
+            raise
+        raise QueryError("q", f"q is not a regular expression the database accepts: {e}") from None
+    _attach_processes(scope, rows)
+    return Page(items=rows, total=total, page=page, per_page=per_page)
+
+
+def node_page_kwargs(params):
+    """Query parameters (a QueryDict or a dict) -> keyword arguments for
+    node_page, so the API and the pages read URLs the same way."""
+    getlist = params.getlist if hasattr(params, "getlist") else None
+
+    def many(name):
+        if getlist:
+            return getlist(name)
+        return params.get(name)
+
+    return {
+        "kind": many("kind"),
+        "state": many("state"),
+        "state_class": many("state_class"),
+        "process": many("process"),
+        "q": params.get("q"),
+        "sort": (params.get("sort") or "").strip() or None,
+        "page": params.get("page"),
+        "per_page": params.get("per_page"),
+    }
+
+
+def _attach_processes(scope, nodes):
+    processes = {p.id: p for p in scope_processes(scope)}
+    for n in nodes:
+        p = processes.get(n.process_id)
+        if p is not None:
+            n.process = p  # fills the FK cache
+        captured = p.captured_at_ns if p is not None else None
+        n.age_ns = (
+            captured - n.spawned_at_ns
+            if captured is not None and n.spawned_at_ns is not None
+            else None
+        )
+    return nodes
+
+
+# --- node detail -----------------------------------------------------------------
+
+NODE_BRIEF_FIELDS = ("node_id", "kind", "label", "proc_key", "state", "state_class")
+
+
+def node_briefs(scope, node_ids):
+    """node_id -> {node_id, kind, label, proc_key, state, state_class} for
+    those present in the scope."""
+    node_ids = [n for n in set(node_ids) if n]
+    out = {}
+    for i in range(0, len(node_ids), 500):
+        rows = scope.nodes().filter(node_id__in=node_ids[i : i + 500]).values(*NODE_BRIEF_FIELDS)
+        for r in rows:
+            # Only tasks have a state; say so with None rather than "".
+            r["state"] = r["state"] or None
+            r["state_class"] = r["state_class"] or None
+            out.setdefault(r["node_id"], r)
+    return out
+
+
+@dataclass
+class NodeDetail:
+    scope: Scope
+    node: Node  # with .process attached and .age_ns
+    needs: list = field(default_factory=list)  # edge dicts, see _edge_rows
+    needed_by: list = field(default_factory=list)
+    needs_total: int = 0
+    needed_by_total: int = 0
+    wake_sources: list = field(default_factory=list)
+    wake_events: list = field(default_factory=list)  # the newest ones, oldest first
+    wake_event_total: int = 0
+    pending_traces: list = field(default_factory=list)  # newest first
+    pending_trace_total: int = 0
+
+
+def _edge_rows(scope, node_id, outgoing):
+    """Edges from (outgoing) or to the node: local ones, then cross-process
+    ones, which are flagged `unresolved` when the other end is not in scope.
+
+    Each row: {src, dst, other_id, other (brief or None), attrs,
+    cross_process, unresolved, missing_side, referenced_proc_key, reason}."""
+    mine, theirs = ("src", "dst") if outgoing else ("dst", "src")
+    local_qs = scope.local_edges().filter(**{mine: node_id})
+    local_total = local_qs.count()
+    local = list(local_qs.order_by(theirs, "id").values("src", "dst", "attrs")[:EDGE_LIST_CAP])
+    cross = list(
+        UnresolvedEdge.objects.filter(process_id__in=scope.process_ids, **{mine: node_id})
+        .order_by(theirs, "id")
+        .values("src", "dst", "attrs", "missing_side", "referenced_proc_key", "reason")
+    )
+    seen = {(e["src"], e["dst"]) for e in local}
+    cross_unique = []
+    for e in cross:
+        if (e["src"], e["dst"]) not in seen:
+            seen.add((e["src"], e["dst"]))
+            cross_unique.append(e)
+    total = local_total + len(cross_unique)
+    cross_unique = cross_unique[: max(0, EDGE_LIST_CAP - len(local))]
+    briefs = node_briefs(scope, [e[theirs] for e in local] + [e[theirs] for e in cross_unique])
+    rows = []
+    for e in local:
+        rows.append(
+            {
+                "src": e["src"],
+                "dst": e["dst"],
+                "other_id": e[theirs],
+                "other": briefs.get(e[theirs]),
+                "attrs": e["attrs"],
+                "cross_process": False,
+                "unresolved": False,
+                "missing_side": None,
+                "referenced_proc_key": None,
+                "reason": None,
+            }
+        )
+    for e in cross_unique:
+        other = briefs.get(e[theirs])
+        rows.append(
+            {
+                "src": e["src"],
+                "dst": e["dst"],
+                "other_id": e[theirs],
+                "other": other,
+                "attrs": e["attrs"],
+                "cross_process": True,
+                "unresolved": other is None,
+                "missing_side": e["missing_side"] if other is None else None,
+                "referenced_proc_key": e["referenced_proc_key"],
+                "reason": e["reason"] if other is None else None,
+            }
+        )
+    return rows, total
+
+
+def _wake_info(scope, node_id):
+    events = WakeEvent.objects.filter(process_id__in=scope.process_ids, woken=node_id)
+    groups = list(
+        events.values("waker")
+        .annotate(count=Count("id"), last_at_ns=Max("at_ns"))
+        .order_by("-last_at_ns", "waker")
+    )
+    total = sum(g["count"] for g in groups)
+    groups = groups[:WAKE_SOURCE_CAP]
+    workers = {}
+    for waker, worker in (
+        events.exclude(target_worker=None)
+        .filter(waker__in=[g["waker"] for g in groups])
+        .values_list("waker", "target_worker")
+        .distinct()
+    ):
+        workers.setdefault(waker, set()).add(worker)
+    recent = list(
+        events.order_by("-at_ns", "-id").values("at_ns", "waker", "target_worker")[:WAKE_EVENT_CAP]
+    )
+    recent.reverse()
+    briefs = node_briefs(scope, [g["waker"] for g in groups] + [e["waker"] for e in recent])
+    sources = [
+        {
+            # An empty waker means woken from outside any task.
+            "waker": g["waker"] or None,
+            "waker_node": briefs.get(g["waker"]),
+            "count": g["count"],
+            "last_at_ns": g["last_at_ns"],
+            "target_workers": sorted(workers.get(g["waker"], ())),
+        }
+        for g in groups
+    ]
+    recent = [
+        {
+            "at_ns": e["at_ns"],
+            "waker": e["waker"] or None,
+            "waker_node": briefs.get(e["waker"]),
+            "target_worker": e["target_worker"],
+        }
+        for e in recent
+    ]
+    return sources, recent, total
+
+
+def _trace_dicts(rows):
+    """PendingTrace value rows -> dicts with frames resolved to text. Frame
+    ids are per process capture, so the lookup is keyed by (process, id)."""
+    wanted = {}
+    for t in rows:
+        keys = wanted.setdefault(t["process_id"], set())
+        keys.update(k for k in map(_frame_key, t["frame_ids"] or []) if k is not None)
+    texts = {}
+    for process_id, keys in wanted.items():
+        keys = sorted(keys)
+        for i in range(0, len(keys), 500):
+            for key, text in Frame.objects.filter(
+                process_id=process_id, frame_key__in=keys[i : i + 500]
+            ).values_list("frame_key", "text"):
+                texts[(process_id, key)] = text
+    return [
+        {
+            "node_id": t["node_id"],
+            "task_id": t["task_id"],
+            "at_ns": t["at_ns"],
+            "duration_us": t["duration_us"],
+            # innermost first; text None when the id is not among the frames
+            "frames": [
+                {"id": fid, "text": texts.get((t["process_id"], _frame_key(fid)))}
+                for fid in t["frame_ids"] or []
+            ],
+        }
+        for t in rows
+    ]
+
+
+TRACE_FIELDS = ("process_id", "node_id", "task_id", "at_ns", "duration_us", "frame_ids")
+
+
+def _traces(scope, node_id):
+    qs = PendingTrace.objects.filter(process_id__in=scope.process_ids, node_id=node_id)
+    total = qs.count()
+    rows = list(qs.order_by("-at_ns", "-id").values(*TRACE_FIELDS)[:TRACE_CAP])
+    traces = _trace_dicts(rows)
+    for t in traces:
+        del t["node_id"]  # the node's own
+    return traces, total
+
+
+def get_node(scope, node_id):
+    node = scope.nodes().filter(node_id=node_id).order_by("process_id").first()
+    if node is None:
+        raise NodeNotFound(f"no node {node_id!r} in snapshot {scope.key}")
+    _attach_processes(scope, [node])
+    return node
+
+
+def node_detail(scope, node_id):
+    node = get_node(scope, node_id)
+    needs, needs_total = _edge_rows(scope, node_id, outgoing=True)
+    needed_by, needed_by_total = _edge_rows(scope, node_id, outgoing=False)
+    sources, recent, wake_total = _wake_info(scope, node_id)
+    traces, trace_total = _traces(scope, node_id)
+    return NodeDetail(
+        scope=scope,
+        node=node,
+        needs=needs,
+        needed_by=needed_by,
+        needs_total=needs_total,
+        needed_by_total=needed_by_total,
+        wake_sources=sources,
+        wake_events=recent,
+        wake_event_total=wake_total,
+        pending_traces=traces,
+        pending_trace_total=trace_total,
+    )
+
+
+# --- unresolved edges, stuck requests --------------------------------------------
+
+
+def unresolved_edges(scope):
+    """Cross-process edges whose other end is not in this scope, with the
+    present end described: [{src, dst, process (owning proc_key),
+    missing_side, referenced_proc_key, reason, attrs, src_node, dst_node}]."""
+    _, unresolved = scope.cross_edges()
+    owners = {p.id: p.proc_key for p in scope_processes(scope)}
+    briefs = node_briefs(scope, [e.src for e in unresolved] + [e.dst for e in unresolved])
+    rows = [
+        {
+            "src": e.src,
+            "dst": e.dst,
+            "process": owners.get(e.process_id),
+            "missing_side": e.missing_side,
+            "referenced_proc_key": e.referenced_proc_key,
+            "reason": e.reason,
+            "attrs": e.attrs,
+            "src_node": briefs.get(e.src),
+            "dst_node": briefs.get(e.dst),
+        }
+        for e in unresolved
+    ]
+    rows.sort(key=lambda r: (r["referenced_proc_key"], r["src"], r["dst"]))
+    return rows
+
+
+# Request/response statuses that mean "no answer yet"; a missing status too.
+IN_FLIGHT = {
+    "in_flight",
+    "inflight",
+    "pending",
+    "sent",
+    "waiting",
+    "queued",
+    "started",
+    "running",
+    "in_progress",
+    "open",
+}
+
+
+def _status_in_flight(status):
+    if status is None:
+        return True
+    if not isinstance(status, str):
+        return False
+    s = status.strip().lower().replace("-", "_").replace(" ", "_")
+    return s == "" or s in IN_FLIGHT
+
+
+def stuck_requests(scope, older_than_ns=None, limit=1000):
+    """request/response nodes with no answer yet (status missing or in flight)
+    whose elapsed_ns is over the threshold, oldest first. Each Node gets
+    .elapsed_ns, .status, .method, .peer and .correlation_key."""
+    if older_than_ns is None:
+        older_than_ns = settings.PEEPSWEB_STUCK_REQUEST_S * 1_000_000_000
+    # SQL narrows by kind and elapsed; Python then checks types and status,
+    # since attrs are whatever the sender wrote.
+    qs = scope.nodes().filter(kind__in=("request", "response"), attrs__elapsed_ns__gt=older_than_ns)
+    out = []
+    for node in qs.order_by("id").iterator(chunk_size=2000):
+        attrs = node.attrs if isinstance(node.attrs, dict) else {}
+        elapsed = attrs.get("elapsed_ns")
+        if isinstance(elapsed, bool) or not isinstance(elapsed, int | float):
+            continue
+        if elapsed <= older_than_ns or not _status_in_flight(attrs.get("status")):
+            continue
+        node.elapsed_ns = int(elapsed)
+        node.status = attrs.get("status")
+        node.method = attrs.get("method")
+        node.peer = attrs.get("peer")
+        node.correlation_key = attrs.get("correlation_key")
+        out.append(node)
+    out.sort(key=lambda n: (-n.elapsed_ns, n.node_id))
+    out = out[:limit]
+    return _attach_processes(scope, out)
+
+
+# --- small public lookups for the pages (added by the pages helper) -------------
+
+
+def kind_counts(scope):
+    """kind -> node count of the scope, biggest first, from the per-capture
+    count cache (no scan of the nodes once cached)."""
+    processes = scope_processes(scope)
+    _fill_count_caches(processes)
+    return _kind_counts(processes)
+
+
+def scope_pending_traces(scope, limit=100_000):
+    """Every task's newest pending trace in the scope, frames resolved to text
+    (innermost first), for the backtraces page: [{node_id, proc_key, task_id,
+    at_ns, duration_us, frames: [{id, text}]}], at most `limit` traces read.
+    Frame texts are fetched once per distinct frame, not per trace."""
+    owners = {p.id: p.proc_key for p in scope_processes(scope)}
+    newest = {}
+    rows = (
+        PendingTrace.objects.filter(process_id__in=scope.process_ids)
+        .order_by("-at_ns", "-id")
+        .values(*TRACE_FIELDS)
+    )
+    for row in rows[:limit]:
+        newest.setdefault((row["process_id"], row["node_id"]), row)
+    rows = list(newest.values())
+    traces = _trace_dicts(rows)
+    for row, trace in zip(rows, traces, strict=True):
+        trace["proc_key"] = owners.get(row["process_id"])
+    return traces
+
+
+def _frame_key(fid):
+    if isinstance(fid, int) and not isinstance(fid, bool):
+        return fid
+    if isinstance(fid, str) and fid.isdigit():
+        return int(fid)
+    return None

@@ -1,0 +1,129 @@
+"""Keep the newest PEEPSWEB_KEEP_SNAPSHOTS snapshots; delete the rest in bulk.
+
+Django's `QuerySet.delete()` runs the cascade collector, which loads every
+node and edge row into Python before deleting it: minutes for one
+100,000-node snapshot. Here every table below Snapshot gets one DELETE per
+chunk of snapshot ids instead, children first, all in one transaction per
+chunk. The tables are found from the models' relations, so a model added
+later with a foreign key to Snapshot or ProcessSnapshot is pruned too.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection, models, transaction
+
+from snapshots.models import IngestEvent, ProcessSnapshot, Snapshot
+
+log = logging.getLogger(__name__)
+CHUNK = 50  # snapshots per transaction: short locks, bounded IN lists
+
+
+def snapshots_to_prune(keep=None):
+    """Ids of complete snapshots beyond the newest `keep` (open pulls are never pruned)."""
+    keep = settings.PEEPSWEB_KEEP_SNAPSHOTS if keep is None else keep
+    keep = max(int(keep), 1)
+    # The id of the keep-th newest; everything older goes. One index probe.
+    boundary = Snapshot.objects.order_by("-id").values_list("id", flat=True)[keep - 1 : keep]
+    boundary = list(boundary)
+    if not boundary:
+        return []
+    return list(
+        Snapshot.objects.filter(id__lt=boundary[0])
+        .exclude(status=Snapshot.OPEN)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def prune_snapshots(keep=None):
+    """Delete old snapshots; returns how many were deleted."""
+    ids = snapshots_to_prune(keep)
+    for start in range(0, len(ids), CHUNK):
+        delete_snapshots(ids[start : start + CHUNK])
+    return len(ids)
+
+
+def prune_after_ingest():
+    """Called after every ingest. Cheap when there is nothing to do (one
+    indexed query), and never fails the ingest that triggered it."""
+    try:
+        prune_snapshots()
+        prune_ingest_events()
+    except DatabaseError:
+        log.exception("pruning old snapshots failed; the next ingest will retry")
+
+
+def prune_ingest_events(keep=None):
+    """Ingest events are an operator's log, not data: keep the newest few thousand."""
+    if keep is None:
+        keep = getattr(settings, "PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)
+    newest_first = IngestEvent.objects.order_by("-id").values_list("id", flat=True)
+    boundary = list(newest_first[keep : keep + 1])
+    if not boundary:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {_qn(IngestEvent._meta.db_table)} WHERE {_qn('id')} <= %s",
+            [boundary[0]],
+        )
+        return cursor.rowcount
+
+
+def delete_snapshots(ids):
+    """Delete snapshots `ids` and every row below them, one DELETE per table."""
+    ids = list(ids)
+    if not ids:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        proc_ids = list(
+            ProcessSnapshot.objects.filter(snapshot_id__in=ids).values_list("id", flat=True)
+        )
+        # Children of ProcessSnapshot first (Node, Edge, Frame, ... ), then
+        # children of Snapshot that hang on it directly, then the two parents.
+        for parent, parent_ids in ((ProcessSnapshot, proc_ids), (Snapshot, ids)):
+            for model, column, on_delete in _children(parent):
+                if model is ProcessSnapshot:
+                    continue
+                _delete_or_detach(cursor, model, column, on_delete, parent_ids)
+        _delete_where_in(cursor, ProcessSnapshot._meta.db_table, "id", proc_ids)
+        _delete_where_in(cursor, Snapshot._meta.db_table, "id", ids)
+
+
+def _children(parent):
+    """(model, fk column, on_delete) for every model with a foreign key to parent."""
+    for rel in parent._meta.related_objects:
+        if rel.field.concrete and not rel.many_to_many:
+            yield rel.related_model, rel.field.column, rel.on_delete
+
+
+def _delete_or_detach(cursor, model, column, on_delete, parent_ids):
+    table = model._meta.db_table
+    if on_delete is models.CASCADE:
+        _delete_where_in(cursor, table, column, parent_ids)
+    elif on_delete is models.SET_NULL:
+        for chunk in _chunks(parent_ids):
+            cursor.execute(
+                f"UPDATE {_qn(table)} SET {_qn(column)} = NULL "
+                f"WHERE {_qn(column)} IN ({', '.join(['%s'] * len(chunk))})",
+                chunk,
+            )
+    # PROTECT / DO_NOTHING: leave the rows; the database will say if that is wrong.
+
+
+def _delete_where_in(cursor, table, column, values):
+    for chunk in _chunks(values):
+        cursor.execute(
+            f"DELETE FROM {_qn(table)} WHERE {_qn(column)} IN ({', '.join(['%s'] * len(chunk))})",
+            chunk,
+        )
+
+
+def _chunks(values, size=500):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _qn(name):
+    return connection.ops.quote_name(name)

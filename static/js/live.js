@@ -1,0 +1,180 @@
+// peepsweb live updates: one websocket per page to /ws/updates/.
+//
+// The server renders each change once, with the pages' own partials, and
+// sends {"event": "fragments", "topic": ..., "html": ...}: every top-level
+// element of `html` replaces the element with the same id on this page (if
+// the page has one). {"event": "snapshot", "snapshot_id": N} announces a
+// complete snapshot: a page with "follow latest" on goes there; a page
+// pinned to a numbered snapshot stays put. The indicator (#live-status) says
+// when the socket is down; it reconnects with exponential backoff and
+// jitter, and then re-reads the page's fragment in case it missed updates.
+(function () {
+  "use strict";
+
+  var status = document.getElementById("live-status");
+  if (!status || !("WebSocket" in window)) return;
+
+  var BASE_DELAY_MS = 500;
+  var MAX_DELAY_MS = 30000;
+  var FOLLOW_KEY = "peepsweb.follow";
+  var topics = status.getAttribute("data-topics") || "";
+  var scopeKey = status.getAttribute("data-scope") || "";
+  var urlScope = status.getAttribute("data-url-scope") || "";
+  var follow = document.getElementById("live-follow");
+  var socket = null;
+  var attempt = 0;
+  var everOpen = false;
+  var deferred = {}; // id -> element waiting for the user to stop typing in it
+
+  // -- connection -------------------------------------------------------------
+
+  function socketUrl() {
+    var path = status.getAttribute("data-ws-path") + (topics ? "?topics=" + encodeURIComponent(topics) : "");
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  }
+
+  function show(state, text) {
+    status.setAttribute("data-state", state);
+    status.title = "Live updates: " + text;
+    status.querySelector(".live-status-text").textContent = text;
+  }
+
+  function connect() {
+    show(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
+    try {
+      socket = new WebSocket(socketUrl());
+    } catch (e) {
+      retry();
+      return;
+    }
+    socket.onopen = function () {
+      var missed = everOpen; // updates sent while we were away are lost: re-read
+      everOpen = true;
+      attempt = 0;
+      show("live", "live");
+      if (missed && topics) refresh();
+    };
+    socket.onmessage = function (ev) { handle(ev.data); };
+    socket.onclose = function () {
+      socket = null;
+      retry();
+    };
+  }
+
+  function retry() {
+    attempt += 1;
+    // Full jitter: many tabs reconnecting after a server restart spread out.
+    var cap = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * Math.pow(2, attempt - 1));
+    var delay = Math.round(cap / 2 + Math.random() * cap / 2);
+    show("down", "offline, retrying in " + Math.ceil(delay / 1000) + " s");
+    setTimeout(connect, delay);
+  }
+
+  // -- messages ---------------------------------------------------------------
+
+  function handle(text) {
+    var msg;
+    try { msg = JSON.parse(text); } catch (e) { return; }
+    if (msg.event === "fragments") {
+      // The server renders the task table unfiltered; a filtered or paged
+      // table asks for its own rows instead.
+      if (msg.topic === "tasks" && location.search) refresh();
+      else swapFragments(msg.html);
+    } else if (msg.event === "snapshot" || msg.event === "hello") {
+      newest(msg.snapshot_id);
+    }
+  }
+
+  function typingIn(el) {
+    var active = document.activeElement;
+    return active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+  }
+
+  function swapFragments(html) {
+    if (!html) return;
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    Array.prototype.forEach.call(template.content.children, function (el) {
+      if (!el.id) return;
+      var old = document.getElementById(el.id);
+      if (!old) return;
+      if (typingIn(old)) {
+        deferred[el.id] = el; // do not wipe what the user is typing; swap on blur
+        return;
+      }
+      replace(old, el);
+    });
+  }
+
+  function replace(old, el) {
+    delete deferred[el.id];
+    old.replaceWith(el);
+    if (window.htmx) window.htmx.process(el);
+    el.dispatchEvent(new CustomEvent("peepsweb:live-swap", { bubbles: true }));
+  }
+
+  document.addEventListener("focusout", function () {
+    setTimeout(function () {
+      Object.keys(deferred).forEach(function (id) {
+        var old = document.getElementById(id);
+        if (old && !typingIn(old)) replace(old, deferred[id]);
+      });
+    }, 0);
+  });
+
+  var refreshing = false;
+  var refreshAgain = false;
+
+  // Re-read this page's fragment (what its view answers to htmx) and swap it.
+  function refresh() {
+    if (refreshing) { refreshAgain = true; return; }
+    refreshing = true;
+    fetch(location.href, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok || r.status === 400 ? r.text() : ""; })
+      .then(swapFragments)
+      .catch(function () {})
+      .then(function () {
+        refreshing = false;
+        if (refreshAgain) { refreshAgain = false; refresh(); }
+      });
+  }
+
+  // -- follow latest ----------------------------------------------------------
+
+  function following() {
+    return follow && follow.checked;
+  }
+
+  if (follow) {
+    var saved = sessionStorage.getItem(FOLLOW_KEY);
+    follow.checked = saved === null ? follow.getAttribute("data-default") === "on" : saved === "1";
+    follow.addEventListener("change", function () {
+      sessionStorage.setItem(FOLLOW_KEY, follow.checked ? "1" : "0");
+    });
+  }
+
+  function newest(snapshotId) {
+    if (!following() || !/^\d+$/.test(String(snapshotId)) || !/^\d+$/.test(scopeKey)) return;
+    if (Number(snapshotId) <= Number(scopeKey)) return;
+    if (urlScope === "latest") {
+      location.reload();
+      return;
+    }
+    // Same page, newer snapshot: /snapshots/17/tasks/?q=x -> /snapshots/18/tasks/?q=x
+    var prefix = "/snapshots/" + urlScope + "/";
+    if (location.pathname.indexOf(prefix) !== 0) return;
+    location.assign("/snapshots/" + snapshotId + "/" + location.pathname.slice(prefix.length) + location.search);
+  }
+
+  // -- Jump to now --------------------------------------------------------------
+
+  // A refused pull (409: one in flight, or no agent) still has a message to show.
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    if (ev.detail.xhr.status === 409 && ev.detail.elt.closest("[data-live-jump]")) {
+      ev.detail.shouldSwap = true;
+      ev.detail.isError = false;
+    }
+  });
+
+  connect();
+})();

@@ -1,0 +1,199 @@
+"""Wake events name the task that released/set/put/got/notified and the
+waiter it woke; pending traces appear once a task has waited past the
+threshold, with its coroutine stack innermost first."""
+
+import asyncio
+import threading
+
+from peepsweb.client import aio
+
+from .aio_helpers import Snap, run, settle, tid
+
+
+def test_a_lock_release_records_the_releaser_waking_the_waiter():
+    async def main(inst):
+        lock = aio.Lock(name="l")
+        go = asyncio.Event()
+
+        async def holder():
+            async with lock:
+                await go.wait()
+
+        async def waiter():
+            async with lock:
+                pass
+
+        h = asyncio.create_task(holder(), name="holder")
+        await settle()
+        w = asyncio.create_task(waiter(), name="waiter")
+        await settle()
+        go.set()
+        await asyncio.gather(h, w)
+        return Snap(aio.snapshot())
+
+    snap = run(main)
+    assert snap.wakes() == [(tid(snap.task("holder")), tid(snap.task("waiter")))]
+    (wake,) = snap.doc["wake_events"]
+    assert wake["target_worker"] == threading.get_native_id()  # the loop thread
+    assert snap.task("waiter")["attrs"]["last_wake_from_task_id"] == tid(snap.task("holder"))
+
+
+def test_an_uncontended_release_records_no_wake():
+    async def main(inst):
+        lock = aio.Lock(name="l")
+        for _ in range(3):
+            async with lock:
+                pass
+        return Snap(aio.snapshot())
+
+    assert run(main).wakes() == []
+
+
+def test_event_set_wakes_every_waiter_and_names_the_setter():
+    async def main(inst):
+        event = aio.Event(name="e")
+        waiters = [asyncio.create_task(event.wait(), name=f"w{i}") for i in range(3)]
+        await settle()
+
+        async def setter():
+            event.set()
+
+        await asyncio.create_task(setter(), name="setter")
+        await asyncio.gather(*waiters)
+        return Snap(aio.snapshot())
+
+    snap = run(main)
+    setter = tid(snap.task("setter"))
+    assert sorted(snap.wakes()) == sorted((setter, tid(snap.task(f"w{i}"))) for i in range(3))
+    assert snap.node("event", "e")["attrs"]["set_by_task_id"] == setter
+
+
+def test_queue_put_wakes_a_getter_and_get_wakes_a_putter():
+    async def main(inst):
+        q = aio.Queue(maxsize=1, name="q")
+        getter = asyncio.create_task(q.get(), name="getter")
+        await settle()
+
+        async def producer():
+            await q.put("a")  # wakes getter; "a" stays until getter runs
+            await q.put("b")  # the queue is full: waits; getter taking "a" wakes it
+            await q.put("c")  # waits again until consumer takes "b"
+
+        p = asyncio.create_task(producer(), name="producer")
+        await settle()
+
+        async def consumer():
+            return q.get_nowait()  # wakes producer
+
+        await asyncio.create_task(consumer(), name="consumer")
+        await asyncio.gather(getter, p)
+        return Snap(aio.snapshot())
+
+    snap = run(main)
+    ids = {n: tid(snap.task(n)) for n in ("getter", "producer", "consumer")}
+    assert snap.wakes() == [
+        (ids["producer"], ids["getter"]),
+        (ids["getter"], ids["producer"]),
+        (ids["consumer"], ids["producer"]),
+    ]
+
+
+def test_condition_notify_and_semaphore_release_record_wakes():
+    async def main(inst):
+        cond = aio.Condition(name="c")
+        sem = aio.Semaphore(0, name="s")
+
+        async def cond_waiter():
+            async with cond:
+                await cond.wait()
+
+        cw = asyncio.create_task(cond_waiter(), name="cond_waiter")
+        sw = asyncio.create_task(sem.acquire(), name="sem_waiter")
+        await settle()
+
+        async def notifier():
+            async with cond:
+                cond.notify()
+            sem.release()
+
+        await asyncio.create_task(notifier(), name="notifier")
+        await asyncio.gather(cw, sw)
+        return Snap(aio.snapshot())
+
+    snap = run(main)
+    n = tid(snap.task("notifier"))
+    assert (n, tid(snap.task("cond_waiter"))) in snap.wakes()
+    assert (n, tid(snap.task("sem_waiter"))) in snap.wakes()
+
+
+def test_a_wake_from_a_plain_callback_has_no_waker():
+    async def main(inst):
+        event = aio.Event(name="e")
+        w = asyncio.create_task(event.wait(), name="w")
+        await settle()
+        asyncio.get_running_loop().call_soon(event.set)
+        await w
+        return Snap(aio.snapshot())
+
+    snap = run(main)
+    assert snap.wakes() == [(None, tid(snap.task("w")))]
+
+
+def test_no_pending_trace_before_the_threshold():
+    async def main(inst):
+        t = asyncio.create_task(asyncio.sleep(10), name="sleeper")
+        await asyncio.sleep(0.05)
+        snap = Snap(aio.snapshot())
+        t.cancel()
+        return snap
+
+    snap = run(main, pending_threshold=1.0)
+    assert snap.traces_of(snap.task("sleeper")) == []
+
+
+def test_a_task_pending_past_the_threshold_gets_its_coroutine_stack():
+    async def innermost(lock):
+        async with lock:
+            pass
+
+    async def middle(lock):
+        await innermost(lock)
+
+    async def main(inst):
+        lock = aio.Lock(name="l")
+        await lock.acquire()
+        t = asyncio.create_task(middle(lock), name="stuck")
+        await asyncio.sleep(0.4)
+        snap = Snap(aio.snapshot())
+        t.cancel()
+        return snap
+
+    snap = run(main, pending_threshold=0.2)
+    (trace,) = snap.traces_of(snap.task("stuck"))
+    assert trace["duration_us"] >= 150_000  # waited ~0.4 s, seen to within a scan
+    functions = [f.split("\n")[0] for f in trace["frames"]]
+    # innermost first: asyncio's acquire, our Lock.acquire, then the user's frames
+    assert functions[-2:] == [
+        "test_a_task_pending_past_the_threshold_gets_its_coroutine_stack.<locals>.innermost",
+        "test_a_task_pending_past_the_threshold_gets_its_coroutine_stack.<locals>.middle",
+    ]
+    assert functions[0] == "Lock.acquire"
+    for frame in trace["frames"]:
+        function, at = frame.split("\n")
+        assert at.startswith("    at ") and at.rsplit(":", 1)[1].isdigit()
+    assert snap.task("stuck")["attrs"]["pending_ns"] >= 150_000_000
+
+
+def test_a_long_wait_that_ended_keeps_its_trace_with_its_duration():
+    async def main(inst):
+        event = aio.Event(name="e")
+        t = asyncio.create_task(event.wait(), name="was_stuck")
+        await asyncio.sleep(0.35)
+        event.set()
+        await t
+        await asyncio.sleep(0.1)
+        return Snap(aio.snapshot())
+
+    snap = run(main, pending_threshold=0.1)
+    (trace,) = snap.traces_of(snap.task("was_stuck"))
+    assert 100_000 <= trace["duration_us"] <= 2_000_000

@@ -1,0 +1,93 @@
+"""Keep the newest PEEPSWEB_KEEP_SNAPSHOTS snapshots, deleting in bulk."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from snapshots.ingest import ingest_document
+from snapshots.models import (
+    CycleReport,
+    Edge,
+    Frame,
+    IngestEvent,
+    Node,
+    PendingTrace,
+    ProcessSnapshot,
+    Snapshot,
+    UnresolvedEdge,
+    WakeEvent,
+)
+from snapshots.retention import delete_snapshots, prune_ingest_events, prune_snapshots
+
+from .conftest import small_doc
+
+pytestmark = pytest.mark.django_db
+
+
+def push(n=1):
+    doc = small_doc()
+    doc["edges"].append({"src_id": "task:svc-1:7", "dst_id": "x:other-1:y", "kind": "needs"})
+    return [ingest_document(doc).snapshot_id for _ in range(n)]
+
+
+def test_ingest_prunes_beyond_the_newest_n(settings):
+    settings.PEEPSWEB_KEEP_SNAPSHOTS = 3
+    ids = push(5)
+    assert list(Snapshot.objects.order_by("id").values_list("id", flat=True)) == ids[-3:]
+
+
+def test_pruning_removes_every_row_below_the_old_snapshots(settings):
+    ids = push(3)
+    CycleReport.objects.create(snapshot_id=ids[0])
+    assert prune_snapshots(keep=1) == 2
+    for model in (ProcessSnapshot, Node, Edge, UnresolvedEdge, WakeEvent, PendingTrace):
+        assert set(model.objects.values_list("snapshot_id", flat=True)) == {ids[2]}, model
+    assert set(Frame.objects.values_list("process__snapshot_id", flat=True)) == {ids[2]}
+    assert not CycleReport.objects.exists()
+
+
+def test_deleting_a_snapshot_is_one_statement_per_table_not_per_row():
+    doc = small_doc()
+    doc["nodes"] += [{"id": f"future:svc-1:{i}", "kind": "future"} for i in range(300)]
+    snapshot_id = ingest_document(doc).snapshot_id
+    with CaptureQueriesContext(connection) as queries:
+        delete_snapshots([snapshot_id])
+    deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
+    assert not Node.objects.exists()
+    # a handful of DELETEs (one per table and parent), whatever the row count
+    assert len(deletes) < 20
+    assert not any("SELECT" in q["sql"] and "snapshots_node" in q["sql"] for q in queries)
+
+
+def test_open_pulls_are_never_pruned():
+    pull = Snapshot.objects.create(
+        kind=Snapshot.PULL, status=Snapshot.OPEN, deadline=timezone.now() + timedelta(seconds=5)
+    )
+    push(2)
+    prune_snapshots(keep=1)
+    assert Snapshot.objects.filter(id=pull.id).exists()
+
+
+def test_nothing_is_pruned_while_under_the_limit():
+    push(2)
+    assert prune_snapshots(keep=5) == 0
+    assert Snapshot.objects.count() == 2
+
+
+def test_the_prunesnapshots_command_reports_what_it_did(capsys):
+    push(4)
+    call_command("prunesnapshots", "--keep", "1")
+    assert capsys.readouterr().out.strip() == "Pruned 3 snapshots, kept the newest 1."
+    assert Snapshot.objects.count() == 1
+
+
+def test_old_ingest_events_are_pruned():
+    IngestEvent.objects.bulk_create(IngestEvent(kind="rejected") for _ in range(10))
+    newest = IngestEvent.objects.order_by("-id")[:4]
+    keep = set(newest.values_list("id", flat=True))
+    assert prune_ingest_events(keep=4) == 6
+    assert set(IngestEvent.objects.values_list("id", flat=True)) == keep

@@ -1,0 +1,100 @@
+"""Wake events resolved to task nodes; frames and pending traces."""
+
+import pytest
+
+from snapshots.ingest import IngestError, ingest_document
+from snapshots.models import Frame, PendingTrace, WakeEvent
+
+from .conftest import assert_nothing_stored, small_doc
+
+pytestmark = pytest.mark.django_db
+
+
+def rejects(doc, status, path, message=None):
+    with pytest.raises(IngestError) as caught:
+        ingest_document(doc)
+    assert (caught.value.status, caught.value.path) == (status, path), caught.value
+    if message:
+        assert message in caught.value.message
+    assert_nothing_stored()
+
+
+def test_wake_event_task_ids_resolve_to_task_node_ids():
+    ingest_document(small_doc())
+    wake = WakeEvent.objects.get()
+    assert (wake.waker, wake.woken, wake.target_worker, wake.at_ns) == (
+        "task:svc-1:3",
+        "task:svc-1:7",
+        1,
+        10,
+    )
+
+
+def test_a_wake_from_outside_any_task_has_an_empty_waker_and_may_lack_a_worker():
+    doc = small_doc(wake_events=[{"at_ns": 5, "waker_task_id": None, "woken_task_id": 7}])
+    ingest_document(doc)
+    wake = WakeEvent.objects.get()
+    assert (wake.waker, wake.woken, wake.target_worker) == ("", "task:svc-1:7", None)
+
+
+def test_a_wake_event_needs_a_woken_task_id():
+    doc = small_doc(wake_events=[{"at_ns": 5, "waker_task_id": 3}])
+    rejects(doc, 400, "wake_events[0].woken_task_id")
+
+
+def test_a_wake_event_needs_at_ns():
+    doc = small_doc(wake_events=[{"woken_task_id": 7}])
+    rejects(doc, 400, "wake_events[0].at_ns")
+
+
+def test_wake_task_ids_must_be_integers():
+    doc = small_doc(wake_events=[{"at_ns": 1, "woken_task_id": "7"}])
+    rejects(doc, 400, "wake_events[0].woken_task_id")
+
+
+def test_frames_are_stored_by_their_id():
+    proc = ingest_document(small_doc())
+    frames = dict(Frame.objects.filter(process=proc).values_list("frame_key", "text"))
+    assert frames == {1: "tokio::sync::Mutex::lock", 2: "svc::handle"}
+
+
+def test_a_pending_trace_is_stored_on_its_task_node_innermost_frame_first():
+    ingest_document(small_doc())
+    trace = PendingTrace.objects.get()
+    assert (trace.node_id, trace.task_id, trace.at_ns, trace.duration_us, trace.frame_ids) == (
+        "task:svc-1:7",
+        7,
+        20,
+        5_200_000,
+        [1, 2],
+    )
+
+
+def test_it_rejects_a_frame_id_missing_from_frames():
+    doc = small_doc()
+    doc["pending_traces"][0]["frame_ids"] = [1, 3]
+    rejects(doc, 400, "pending_traces[0].frame_ids[1]", "frame id 3 is not in frames")
+
+
+def test_a_frame_id_must_be_an_integer():
+    rejects(small_doc(frames={"one": "x"}), 400, 'frames["one"]')
+
+
+def test_frames_must_be_an_object():
+    rejects(small_doc(frames=["x"]), 400, "frames")
+
+
+def test_frame_text_must_be_a_string():
+    rejects(small_doc(frames={"1": 5, "2": "x"}), 400, 'frames["1"]')
+
+
+def test_a_pending_trace_needs_a_task_id():
+    doc = small_doc()
+    del doc["pending_traces"][0]["task_id"]
+    rejects(doc, 400, "pending_traces[0].task_id")
+
+
+def test_pending_traces_may_come_without_frames():
+    doc = small_doc(frames=None)
+    doc["pending_traces"][0]["frame_ids"] = []
+    assert ingest_document(doc).trace_count == 1

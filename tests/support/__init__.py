@@ -1,0 +1,1 @@
+"""Helpers behind the shared fixtures of tests/conftest.py."""
