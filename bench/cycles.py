@@ -25,8 +25,10 @@ the end (it matters with DATABASE_URL).
 """
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,7 +44,9 @@ KEY = "bench-cycles-1"
 def setup_django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
     if not os.environ.get("DATABASE_URL"):
-        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-")
+        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-cycles-")
+        # hundreds of MB for a million edges: removed when the run ends
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
     import django
 

@@ -36,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +47,12 @@ sys.path.insert(0, str(ROOT))
 NODES = 1000
 PROC_KEY = "bench-live-1"
 TOPICS = ["", "list", "overview", "tasks"]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
 
 # Records, per tab, when each wanted marker first shows up in `selector`.
 OBSERVER_JS = """
@@ -85,7 +89,13 @@ def make_doc(marker, nodes=NODES):
         for i in range(1, nodes)
         if i % 10
     ]
-    return {"process": f"bench {marker}", "pid": 1, "proc_key": PROC_KEY, "nodes": tasks, "edges": edges}
+    return {
+        "process": f"bench {marker}",
+        "pid": 1,
+        "proc_key": PROC_KEY,
+        "nodes": tasks,
+        "edges": edges,
+    }
 
 
 def post(url, body):
@@ -226,7 +236,15 @@ def with_clients(url, count, read):
         return None
     ws_url = url.replace("http://", "ws://")
     process = subprocess.Popen(
-        [sys.executable, __file__, "--clients-worker", ws_url, url, str(count), "1" if read else "0"],
+        [
+            sys.executable,
+            __file__,
+            "--clients-worker",
+            ws_url,
+            url,
+            str(count),
+            "1" if read else "0",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -323,7 +341,10 @@ def main():
                 finally:
                     stop_clients(clients)
         base = statistics.median(results["none"])
-        print(f"\n2. ingest throughput, {args.senders} senders, {args.per_run} POSTs x {args.runs} runs")
+        print(
+            f"\n2. ingest throughput, {args.senders} senders,"
+            f" {args.per_run} POSTs x {args.runs} runs"
+        )
         print(f"   no websocket client            {base:7.1f} snapshots/s")
         for setting, label in (
             ("one", f"{len(TOPICS)} page sockets (one per kind)"),

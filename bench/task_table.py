@@ -18,8 +18,10 @@ The benchmark snapshot is deleted at the end (it matters with DATABASE_URL).
 """
 
 import argparse
+import atexit
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,7 +52,8 @@ CASES = [
 def setup_django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
     if not os.environ.get("DATABASE_URL"):
-        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-")
+        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-task-table-")
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
     import django
 
@@ -171,8 +174,8 @@ def main():
 
     try:
         header = (
-            f"{'case':<22} {'rows':>7} {'node_page':>10} {'SQL alone':>10} {'ratio':>6}"
-            f" {'page SQL':>9} {'API JSON':>9}"
+            f"{'case':<22} {'rows':>7} {'node_page':>10} {'SQL alone':>10} {'ratio':>7}"
+            f" {'overhead':>9} {'page SQL':>9} {'API JSON':>9}"
         )
         print(header)
         print("-" * len(header))
@@ -219,10 +222,16 @@ def main():
             worst = max(worst, ratio)
             print(
                 f"{name:<22} {page.total:>7} {t_page * 1000:>8.1f}ms {t_sql * 1000:>8.1f}ms"
-                f" {ratio:>5.2f}x {t_node_sql * 1000:>7.1f}ms {t_api * 1000:>7.1f}ms",
+                f" {ratio:>6.2f}x {(t_page - t_sql) * 1000:>7.1f}ms {t_node_sql * 1000:>7.1f}ms"
+                f" {t_api * 1000:>7.1f}ms",
                 flush=True,
             )
         print(f"worst ratio node_page / SQL alone: {worst:.2f}x (target <= 3x)")
+        print(
+            "overhead = node_page - SQL alone: the ORM's fixed cost (compiling the query,\n"
+            "50 model instances, decoding their attrs), a few ms whatever the table size;\n"
+            "it dominates the ratio only where an index answers the SQL in under a ms."
+        )
     finally:
         Snapshot.objects.filter(id=proc.snapshot_id).delete()
 

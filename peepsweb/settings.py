@@ -135,6 +135,10 @@ PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 500)
 PEEPSWEB_LIVE_WINDOW_S = envint("PEEPSWEB_LIVE_WINDOW_S", 30)
 PEEPSWEB_STUCK_REQUEST_S = envint("PEEPSWEB_STUCK_REQUEST_S", 5)
 PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
+# Share of one CPU the live publisher may spend rendering page updates
+# (snapshots/live/publish.py): higher = fresher pages under sustained ingest,
+# lower = more CPU left to ingest.
+PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.15"))
 
 LOGGING = {
     "version": 1,

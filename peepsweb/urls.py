@@ -8,3 +8,5 @@ urlpatterns = [
     path("", include("snapshots.live.urls")),
     path("", include("snapshots.pages.urls")),
 ]
+
+handler404 = "peepsweb.errors.not_found"

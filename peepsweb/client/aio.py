@@ -81,12 +81,17 @@ MAX_TEXT = 2000
 # -- per-task bookkeeping ---------------------------------------------------------
 
 
-# Per task, set by the task factory as `task._peepsweb`, a tuple (cheapest to
-# build on the hot path): (task_id, parent_task_id, spawned_at_ns, site)
-# where site is (code, instruction offset) of the spawning user frame; the
-# line number is worked out only when a snapshot shows it.
+# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site), where
+# site is (code, instruction offset) of the spawning user frame (its line
+# number is worked out only when a snapshot shows it). Written by the task
+# factory for every task the program creates, so it is a plain dict keyed by
+# id: an attribute on the task would give every task a __dict__ (thousands
+# of instructions each), a WeakKeyDictionary a weakref each. Entries of dead
+# tasks are dropped by the scan (prune_task_info); an id reused by a new
+# task is overwritten by the factory.
+_TASK_INFO = {}
 TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
-_NO_INFO = (None, None, None, None)
+_UNSET = object()
 
 
 def _caller_site(depth):
@@ -140,10 +145,22 @@ if _getframemodulename is None:
 
 
 def _line_of(code, lasti):
-    for start, end, line in code.co_lines():
-        if start <= lasti < end:
-            return line
-    return code.co_firstlineno
+    key = (id(code), lasti)
+    known = _LINES.get(key)
+    if known is not None and known[0] is code:
+        return known[1]
+    line = code.co_firstlineno
+    for start, end, number in code.co_lines():
+        if start <= lasti < end and number is not None:
+            line = number
+            break
+    if len(_LINES) > 10_000:
+        _LINES.clear()
+    _LINES[key] = (code, line)
+    return line
+
+
+_LINES = {}  # (id(code), offset) -> (code, line number)
 
 
 def _site_text(site):
@@ -163,15 +180,27 @@ def _site_place(site):
 
 def _info(task):
     """The info tuple of a task, made on first sight for tasks created before
-    install() or by another factory."""
-    info = getattr(task, "_peepsweb", None)
+    install() or outside the factory."""
+    info = _TASK_INFO.get(id(task))
     if info is None:
-        info = (next(_task_ids), None, None, None)
-        try:
-            task._peepsweb = info
-        except AttributeError:  # a Task subclass with __slots__
-            pass
+        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None)
     return info
+
+
+def prune_task_info():
+    """Forget tasks that no longer exist (asyncio's registry of live tasks,
+    all loops, is the reference)."""
+    for _ in range(100):
+        try:
+            alive = {id(t) for t in list(_asyncio_tasks._scheduled_tasks)}
+            alive.update(id(t) for t in list(_asyncio_tasks._eager_tasks))
+            break
+        except RuntimeError:  # changed by another thread meanwhile
+            continue
+    else:
+        return
+    for key in [k for k in _TASK_INFO if k not in alive]:
+        del _TASK_INFO[key]
 
 
 def task_id_of(task):
@@ -233,7 +262,11 @@ def _first_pending(waiters):
     wakes on release/put/get; (None, None) when there is none."""
     for fut in waiters:
         if not fut.done():
-            return fut, _waiter_task(fut)
+            for cb, _ctx in fut._callbacks or ():  # _waiter_task, inlined: hot
+                owner = getattr(cb, "__self__", None)
+                if isinstance(owner, _Task):
+                    return fut, owner
+            return fut, None
     return None, None
 
 
@@ -241,18 +274,22 @@ def _pending_waiters(waiters):
     return [(fut, _waiter_task(fut)) for fut in waiters if not fut.done()]
 
 
-def _record_wake(primitive, woken):
+def _record_wake(primitive, woken, waker=_UNSET):
     """A release/set/put/get/notify just completed `woken`'s waiter future:
-    the waker is the task running now (None from a plain callback)."""
-    loop = primitive._loop
-    inst = _INSTRUMENTERS.get(id(loop))
-    if inst is not None and inst.loop is loop:
-        waker = _current_task(loop)
-        if waker is not None:
-            waker = (getattr(waker, "_peepsweb", None) or _info(waker))[0]
-        inst.wakes.append(
-            (_time_ns(), waker, (getattr(woken, "_peepsweb", None) or _info(woken))[0])
-        )
+    the waker is the task running now (None from a plain callback); callers
+    that already know it pass it."""
+    inst = primitive._pw_inst
+    if inst is None or not inst._installed:
+        # A primitive is bound to one loop for life: look its instrumenter
+        # up once, not on every wake.
+        loop = primitive._loop
+        inst = _INSTRUMENTERS.get(id(loop))
+        if inst is None or inst.loop is not loop:
+            return
+        primitive._pw_inst = inst
+    # The tasks themselves go in, turned into ids by the next scan (at most
+    # a scan interval later): far cheaper here, on every contended release.
+    inst.raw_wakes.append((_time_ns(), _current_task() if waker is _UNSET else waker, woken))
 
 
 def _record_wakes(primitive, pending):
@@ -268,6 +305,7 @@ class _Primitive:
     """Mixin: registration, a name, and the node a snapshot shows."""
 
     _pw_kind = "primitive"
+    _pw_inst = None  # the Instrumenter of its loop, found on the first wake
 
     def _pw_init(self, name):
         self._pw_id = next(_primitive_ids)
@@ -294,6 +332,7 @@ class _Primitive:
 
 
 # The base methods, called directly on the hot paths (no super() object).
+_lock_acquire = asyncio.Lock.acquire
 _lock_release = asyncio.Lock.release
 _queue_put_nowait = asyncio.Queue.put_nowait
 _queue_get_nowait = asyncio.Queue.get_nowait
@@ -309,24 +348,42 @@ class Lock(_Primitive, asyncio.Lock):
         self._pw_init(name)
         self._pw_holder = None
         self._pw_acquires = 0
+        # The tasks waiting in acquire(), in the order of asyncio's _waiters
+        # futures (both are appended and removed at the same moments), so
+        # release() knows whom it wakes without searching.
+        self._pw_queue = collections.deque()
 
     async def acquire(self):
-        # Same fast path as asyncio's (a subset of it), without a second
-        # coroutine: the uncontended case is the hot one.
-        if not self._locked and not self._waiters:
-            self._locked = True
+        waiters = self._waiters
+        if not self._locked and not waiters:
+            self._locked = True  # asyncio's fast path, without its coroutine
+        elif not self._locked and all(w.cancelled() for w in waiters):
+            await _lock_acquire(self)  # asyncio takes it at once as well
         else:
-            await super().acquire()
+            # asyncio will append a waiter future now: mirror it.
+            task = _current_task()
+            queue = self._pw_queue
+            queue.append(task)
+            try:
+                await _lock_acquire(self)
+            finally:
+                queue.remove(task)
+            self._pw_holder = task
+            self._pw_acquires += 1
+            return True
         self._pw_holder = _current_task()
         self._pw_acquires += 1
         return True
 
     def release(self):
         waiters = self._waiters
-        if waiters:
+        if waiters and _INSTRUMENTERS:
             # asyncio wakes the first waiter, if it is not done already.
             fut = waiters[0]
-            woken = None if fut.done() else _waiter_task(fut)
+            woken = None
+            if not fut.done():
+                queue = self._pw_queue
+                woken = queue[0] if len(queue) == len(waiters) else _waiter_task(fut)
             _lock_release(self)
             self._pw_holder = None
             if woken is not None:
@@ -469,34 +526,30 @@ class _QueueMixin(_Primitive):
 
     def _pw_setup(self, name):
         self._pw_init(name)
-        self._pw_puts = 0
-        self._pw_gets = 0
         self._pw_last_getter = None
         self._pw_last_putter = None
 
     def put_nowait(self, item):
         getters = self._getters
-        if getters:
+        me = self._pw_last_putter = _current_task()
+        if getters and _INSTRUMENTERS:
             fut, woken = _first_pending(getters)
             _queue_put_nowait(self, item)
             if woken is not None and fut.done():
-                _record_wake(self, woken)
+                _record_wake(self, woken, me)
         else:
             _queue_put_nowait(self, item)
-        self._pw_puts += 1
-        self._pw_last_putter = _current_task()
 
     def get_nowait(self):
         putters = self._putters
-        if putters:
+        me = self._pw_last_getter = _current_task()
+        if putters and _INSTRUMENTERS:
             fut, woken = _first_pending(putters)
             item = _queue_get_nowait(self)
             if woken is not None and fut.done():
-                _record_wake(self, woken)
+                _record_wake(self, woken, me)
         else:
             item = _queue_get_nowait(self)
-        self._pw_gets += 1
-        self._pw_last_getter = _current_task()
         return item
 
     def _pw_describe(self):
@@ -511,8 +564,6 @@ class _QueueMixin(_Primitive):
             "full": self.full(),
             "put_waiters": sum(1 for w in self._putters if not w.done()),
             "get_waiters": sum(1 for w in self._getters if not w.done()),
-            "puts_total": self._pw_puts,
-            "gets_total": self._pw_gets,
             "unfinished_tasks": self._unfinished_tasks,
             "last_put_task_id": task_id_of(self._pw_last_putter),
             "last_get_task_id": task_id_of(self._pw_last_getter),
@@ -600,7 +651,8 @@ class Instrumenter:
         self.pusher = pusher
         self.push_interval = push_interval
         self.worker = None  # native id of the loop thread
-        self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)
+        self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, waker id, woken id)
+        self.raw_wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, task, task)
         self.waits = {}  # id(task) -> (task, future it waits on, since ns); see scan()
         self.episodes = {}  # id(task) -> open Episode
         self.history = collections.deque(maxlen=MAX_TRACE_HISTORY)  # closed Episodes
@@ -615,6 +667,7 @@ class Instrumenter:
     def install(self):
         loop = self.loop
         self._prev_factory = loop.get_task_factory()
+        self._task_factory = self._make_task_factory(self._prev_factory)
         loop.set_task_factory(self._task_factory)
         _INSTRUMENTERS[id(loop)] = self
         self._installed = True
@@ -631,7 +684,7 @@ class Instrumenter:
         if not self._installed:
             return
         self._installed = False
-        if self.loop.get_task_factory() == self._task_factory:
+        if self.loop.get_task_factory() is self._task_factory:
             self.loop.set_task_factory(self._prev_factory)
         for h in self._handles:
             h.cancel()
@@ -647,34 +700,51 @@ class Instrumenter:
         self._handles = [h for h in self._handles if not h.cancelled()]
         self._handles.append(self.loop.call_later(delay, fn))
 
-    def _task_factory(self, loop, coro, **kwargs):
-        # Runs for every task the program creates: keep it lean.
-        prev = self._prev_factory
-        if prev is None:
-            task = _Task(coro, loop=loop, **kwargs)
-        else:
-            task = prev(loop, coro, **kwargs)
-        parent = _current_task(loop)
-        if parent is not None:
-            parent = getattr(parent, "_peepsweb", None) or _info(parent)
-        try:
-            task._peepsweb = (
-                next(_task_ids),
-                None if parent is None else parent[0],
-                _time_ns(),
-                _caller_site(1),
-            )
-        except AttributeError:
-            pass
-        return task
+    def _make_task_factory(self, prev):
+        """The factory set on the loop. It runs for every task the program
+        creates, so everything it uses is a closure variable (no attribute
+        or global lookups) and it does only what cannot wait: the parent,
+        the time and the spawning frame exist only now."""
+        info, new_id, current, now, site = (
+            _TASK_INFO,
+            _task_ids,
+            _current_task,
+            _time_ns,
+            _caller_site,
+        )
+        task_cls = _Task
+
+        def peepsweb_task_factory(loop, coro, **kwargs):
+            if prev is None:
+                task = task_cls(coro, loop=loop, **kwargs)
+            else:
+                task = prev(loop, coro, **kwargs)
+            parent = current(loop)
+            if parent is not None:
+                known = info.get(id(parent))
+                parent = known[0] if known is not None else _info(parent)[0]
+            info[id(task)] = (next(new_id), parent, now(), site(2))
+            return task
+
+        return peepsweb_task_factory
 
     # -- wakes ----------------------------------------------------------------------
 
     def record_wake(self, waker, woken):
         """Record that `waker` (a task or None) woke `woken`, now."""
-        self.wakes.append(
-            (_time_ns(), None if waker is None else _info(waker)[TASK_ID], _info(woken)[TASK_ID])
-        )
+        self.raw_wakes.append((_time_ns(), waker, woken))
+
+    def resolve_wakes(self):
+        """Task objects of recent wakes -> task ids (and the references go)."""
+        raw, wakes = self.raw_wakes, self.wakes
+        while raw:
+            try:
+                at_ns, waker, woken = raw.popleft()
+            except IndexError:  # emptied by another thread
+                break
+            wakes.append(
+                (at_ns, None if waker is None else _info(waker)[TASK_ID], _info(woken)[TASK_ID])
+            )
 
     # -- periodic work on the loop ----------------------------------------------------
 
@@ -682,7 +752,9 @@ class Instrumenter:
         if not self._installed:
             return
         try:
+            self.resolve_wakes()  # before pruning: the tasks' info is still there
             self.scan()
+            prune_task_info()
         except Exception:
             self._note_error("pending scan")
         self._schedule(self.scan_interval, self._scan_tick)
@@ -761,6 +833,7 @@ class Instrumenter:
         snapshot_threadsafe() from another thread."""
         now = _time_ns()
         tasks = self._tasks()
+        self.resolve_wakes()
         self.scan(now, tasks)
         return _SnapshotPass(self, now, tasks).build(snapshot_id)
 
@@ -788,6 +861,7 @@ class Instrumenter:
             try:
                 now = _time_ns()
                 tasks = self._tasks()
+                self.resolve_wakes()
                 return _SnapshotPass(self, now, tasks, loop_blocked=True).build(snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:
@@ -812,6 +886,8 @@ class _SnapshotPass:
         self.tasks = tasks
         self.loop_blocked = loop_blocked
         self.b = SnapshotBuilder(inst.process, inst.pid, inst.proc_key)
+        self.proc_key = inst.proc_key
+        self.site_texts = {}  # site -> frame text (sites are shared by many tasks)
         self.task_nodes = {}  # id(task) -> node id
         self.waiter_owner = {}  # id(future) -> (node id, operation)
         self.future_nodes = {}  # id(future) -> node id
@@ -875,7 +951,10 @@ class _SnapshotPass:
         if parent_id is not None:
             attrs["parent_task_id"] = parent_id
         if site is not None:
-            attrs["spawn_backtrace"] = _site_text(site)
+            text = self.site_texts.get(site)
+            if text is None:
+                text = self.site_texts[site] = _site_text(site)
+            attrs["spawn_backtrace"] = text
         if task_id in self.last_waker:
             attrs["last_wake_from_task_id"] = self.last_waker[task_id]
         if state == "failed":
@@ -884,8 +963,10 @@ class _SnapshotPass:
         if state == "pending" and seen is not None and seen[0] is t and seen[1] is t._fut_waiter:
             attrs["pending_since_ns"] = seen[2]
             attrs["pending_ns"] = max(0, self.now - seen[2])
-        label = coro_name if _DEFAULT_TASK_NAME.fullmatch(name) else name
-        node_id = self.b.task(label=label, **attrs)
+        default_name = name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name)
+        node_id = self.b.add_node(
+            f"task:{self.proc_key}:{task_id}", "task", coro_name if default_name else name, attrs
+        )
         self.task_nodes[key] = node_id
         return node_id
 

@@ -67,6 +67,12 @@ class SnapshotBuilder:
         self._nodes[node_id] = node
         return node_id
 
+    def add_node(self, node_id, kind, label, attrs):
+        """Add a node as given (id made by the caller): the fast path for
+        instrumentation that emits thousands of nodes."""
+        self._nodes[node_id] = {"id": node_id, "kind": kind, "label": label, "attrs": attrs}
+        return node_id
+
     def task(
         self,
         task_id,

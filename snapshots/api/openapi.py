@@ -362,6 +362,8 @@ SCHEMAS = {
             "score": {"type": "number"},
             "worst_wait_ns": _nullable(INT),
             "blocked_task_count": INT,
+            "confidence": {"type": "string", "enum": ["high", "medium"]},
+            "confidence_reason": STR,
         },
         required=["members", "cycle", "edges", "cross_process", "severity", "score"],
     ),

@@ -86,6 +86,9 @@ def ring(cycle, nodes, link=None):
     processes = {p["process"] for p in points}
     for p in points:
         p["sub_y"] = round(p["label_y"] + 12, 1)
+        if p["anchor"] == "middle" and p["y"] < cy and len(processes) > 1:
+            # above the top node the process line goes under the name, not on the node
+            p["sub_y"], p["label_y"] = p["label_y"], round(p["label_y"] - 12, 1)
     return {
         "cross_process": len(processes) > 1,
         "width": round(width),

@@ -34,7 +34,8 @@ def _int_attr(info, key):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _clean(text):
+def one_line(text):
+    """Snapshot text flattened to one line and capped at MAX_NAME characters."""
     text = _SPACE.sub(" ", str(text)).strip()
     return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1] + "…"
 
@@ -74,7 +75,7 @@ def _display_name(info):
         name = _attr(info, "label") or info.label or _attr(info, "name")
     else:
         name = _attr(info, "name") or info.label or _attr(info, "label")
-    name = _clean(name) if name else _clean(id_tail(info.node_id))
+    name = one_line(name) if name else one_line(id_tail(info.node_id))
     if is_sender(kind) or is_receiver(kind):
         end = kind[-2:]
         if not name.endswith((f" {end}", f":{end}", f"_{end}")):
@@ -88,7 +89,7 @@ def kind_word(kind):
         return "sender"
     if is_receiver(kind):
         return "receiver"
-    return NOUNS.get(kind) or _clean(kind) or "node"
+    return NOUNS.get(kind) or one_line(kind) or "node"
 
 
 def noun(info):
@@ -97,7 +98,7 @@ def noun(info):
 
 
 def process_name(info):
-    return _clean(info.process or info.proc_key or "?")
+    return one_line(info.process or info.proc_key or "?")
 
 
 def _queue_counts(*infos):
@@ -159,7 +160,7 @@ def _sentence(src, dst):
         return f"{noun(src)} waits on downstream {noun(dst)}"
     if d == "request":
         peer = _attr(dst, "peer")
-        to = f" to {_clean(peer)}" if peer else ""
+        to = f" to {one_line(peer)}" if peer else ""
         return f"{noun(src)} waits on {noun(dst)}{to}"
     if d == "oncecell":
         return f"{noun(src)} waits for {noun(dst)} to be initialized"
@@ -187,5 +188,5 @@ def explain_edge(src, dst, edge_attrs=None):
     if isinstance(edge_attrs, dict):
         note = edge_attrs.get("reason") or edge_attrs.get("label")
     if isinstance(note, str) and note.strip():
-        text += f" ({_clean(note)})"
+        text += f" ({one_line(note)})"
     return text

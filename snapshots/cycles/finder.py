@@ -47,6 +47,7 @@ Pipeline (`find_candidates`):
    Candidates are sorted danger first, then by score, wait and size.
 """
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -331,6 +332,11 @@ def _channel_key(info):
     return family, name if isinstance(name, str) else info.label
 
 
+@functools.cache
+def _kind_tokens(kind):
+    return frozenset(kind.replace("-", "_").split("_"))
+
+
 def confidence_of(members, infos, graph, member_index):
     """("high"|"medium", reason). See the module docstring for the rules."""
     reasons = []
@@ -339,15 +345,16 @@ def confidence_of(members, infos, graph, member_index):
     for node_id in members:
         info = infos[node_id]
         kind = info.kind
-        name = explain.display_name(info)
-        tokens = set(kind.replace("-", "_").split("_"))
+        tokens = _kind_tokens(kind)
         if kind.endswith("_rx") or "receiver" in tokens:
             senders = info.attrs.get("sender_count") if isinstance(info.attrs, dict) else None
             own_sender = kind.endswith("_rx") and _channel_key(info) in tx_in_cycle
             if not (own_sender and senders in (None, 0, 1)):
+                name = explain.display_name(info)
                 reasons.append(f"receiver {name} can be fed by a sender outside the cycle")
         elif tokens & EXTERNAL_TOKENS:
-            reasons.append(f"{kind} {name} can be completed by I/O or the clock")
+            name = explain.display_name(info)
+            reasons.append(f"{explain.one_line(kind)} {name} can be completed by I/O or the clock")
         elif kind == "request":
             u = member_index[node_id]
             answered_inside = any(
@@ -356,14 +363,23 @@ def confidence_of(members, infos, graph, member_index):
             )
             if not answered_inside:
                 peer = info.attrs.get("peer") if isinstance(info.attrs, dict) else None
-                whom = f"peer {peer}" if isinstance(peer, str) and peer else "its peer"
+                whom = (
+                    f"peer {explain.one_line(peer)}"
+                    if isinstance(peer, str) and peer
+                    else "its peer"
+                )
                 reasons.append(
-                    f"request {name} can be answered or time out from {whom} outside the cycle"
+                    f"request {explain.display_name(info)} can be answered or time out "
+                    f"from {whom} outside the cycle"
                 )
         elif kind == "task" and info.state_class in ("running", "runnable"):
-            reasons.append(f"task {name} is {info.state or info.state_class}, not waiting")
+            state = explain.one_line(info.state or info.state_class)
+            reasons.append(f"task {explain.display_name(info)} is {state}, not waiting")
         elif kind == "task" and info.state_class in ("done", "failed", "skipped"):
-            reasons.append(f"task {name} is already {info.state}; the edge may be stale")
+            state = explain.one_line(info.state or info.state_class)
+            reasons.append(
+                f"task {explain.display_name(info)} is already {state}; the edge may be stale"
+            )
     if not reasons:
         return "high", ""
     more = f" (and {len(reasons) - 3} more)" if len(reasons) > 3 else ""

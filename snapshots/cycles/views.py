@@ -3,15 +3,12 @@
 from functools import wraps
 
 import orjson
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
-from django.template.loader import select_template
+from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_GET
-from django.views.decorators.vary import vary_on_headers
 
 from snapshots.cycles import drawing, service
 from snapshots.cycles.report import participant_chains, render_report
+from snapshots.pages.views.common import render_page, scoped_page
 from snapshots.scope import ScopeNotFound, resolve_scope
 
 
@@ -57,6 +54,7 @@ def cycles_text(request, scope):
 
 # A cycle can be thousands of nodes long; the page shows the start of each
 # list and points to the text report and the JSON for the rest.
+MAX_CANDIDATES_SHOWN = 100
 MAX_CHAIN = 200
 MAX_PARTICIPANTS = 50
 MAX_MEMBERS = 500
@@ -78,7 +76,7 @@ def candidate_views(scope, result):
     link = _node_link(scope.key)
     nodes = result.get("nodes", {})
     views = []
-    for i, c in enumerate(result["candidates"], 1):
+    for i, c in enumerate(result["candidates"][:MAX_CANDIDATES_SHOWN], 1):
         in_cycle = set(c["cycle"])
         members = [
             {
@@ -123,28 +121,12 @@ def candidate_views(scope, result):
     return views
 
 
-def _page(view):
-    @require_GET
-    @vary_on_headers("HX-Request")
-    @wraps(view)
-    def wrapper(request, scope):
-        try:
-            request.scope = resolve_scope(scope)
-        except ScopeNotFound:
-            raise Http404(f"No snapshot {scope!r}: it may have been pruned.") from None
-        return view(request)
-
-    return wrapper
-
-
-@_page
+@scoped_page
 def cycles_page(request):
-    scope = request.scope
+    scope = request.snapshot_scope
     result = service.cycle_result(scope)
     report = render_report(result, service.scope_label(scope))
-    base = select_template(["base.html", "cycles/_fallback_base.html"])
     context = {
-        "base_template": base.template.name,
         "scope": scope,
         "active": "cycles",
         "result": result,
@@ -152,8 +134,7 @@ def cycles_page(request):
         "report": report[:MAX_REPORT_CHARS],
         "report_cut": len(report) > MAX_REPORT_CHARS,
         "cycle_count": len(result["candidates"]),
+        "candidates_more": max(0, len(result["candidates"]) - MAX_CANDIDATES_SHOWN),
         "summary": service.summarize(result),
     }
-    if request.htmx and not request.htmx.boosted:
-        return render(request, "cycles/page.html#cycle-list", context)
-    return render(request, "cycles/page.html", context)
+    return render_page(request, "cycles/page.html", context, partial="cycle-list")

@@ -94,8 +94,10 @@ def inflate_gzip(chunks, limit):
 # The big lists are split into undecoded elements (msgspec.Raw: a slice of
 # the body, about 50 bytes each) and each element is decoded by orjson only
 # when validation reaches it, then dropped. Decoding the whole body at once
-# would hold ~4.5x its size in Python objects; this way ingest peaks near
-# the body size plus the compact rows it builds (bench/ingest.py).
+# would hold ~4.5x its size in Python objects. Each big list's bytes are
+# copied out of the body first, so the body itself is freed as soon as it is
+# split, and the nodes' bytes as soon as the nodes are validated, while the
+# edges still stream into the database (bench/ingest.py measures the peak).
 LAZY_LISTS = frozenset({"nodes", "edges", "wake_events", "pending_traces"})
 # Top-level keys the contract reads; others (ProcessDump's tasks, threads...)
 # are never decoded.
@@ -131,14 +133,13 @@ def decode_json(body):
             doc[key] = _lazy_graph(raw)
         elif key in USED_KEYS:
             doc[key] = _load(raw, key)
-        else:
-            doc[key] = raw  # unused by ingest: never decoded
+        # Anything else is unused by ingest: dropped undecoded.
     return doc
 
 
 def _lazy_list(raw, path):
     try:
-        return _split_list.decode(raw)
+        return _split_list.decode(bytes(memoryview(raw)))
     except msgspec.ValidationError:
         return _load(raw, path)  # not a list: validation says so, with the path
 
@@ -149,8 +150,9 @@ def _lazy_graph(raw):
     except msgspec.ValidationError:
         return _load(raw, "graph")
     return {
-        key: _lazy_list(value, f"graph.{key}") if key in ("nodes", "edges") else value
+        key: _lazy_list(value, f"graph.{key}")
         for key, value in graph.items()
+        if key in ("nodes", "edges")
     }
 
 

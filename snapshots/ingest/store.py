@@ -91,8 +91,10 @@ def store_parsed(parsed):
                 edge_count=F("edge_count") + proc.edge_count,
                 captured_at_ns=Least(Coalesce(F("captured_at_ns"), captured), captured),
             )
-        # Listeners broadcast to browsers: never announce rows a rollback could take back.
-        transaction.on_commit(lambda: _announce(proc))
+        # Listeners broadcast to browsers: never announce rows a rollback could
+        # take back. robust: a failing listener is logged, and the snapshot it
+        # could not announce is still stored and still answered with a 201.
+        transaction.on_commit(lambda: _announce(proc), robust=True)
     return proc
 
 

@@ -86,6 +86,7 @@ class Parsed:
     unresolved_count: int = 0
     raw_edges: list = field(default_factory=list, repr=False)
     prefix: str = ""  # "graph." for the ProcessDump shape, so paths name real fields
+    owns_input: bool = False  # raw_edges came from a LazyDocument: ours to empty
     limits: Limits | None = field(default=None, repr=False)
 
     def node_rows(self):
@@ -127,9 +128,13 @@ class Parsed:
         where = self.prefix + "edges"
         limits = self.limits
         loads = orjson.loads
+        raw_edges = self.raw_edges
+        release = self.owns_input
         # Paths (f-strings) are only built on the way to an error: at
         # 200,000 edges every avoidable allocation shows.
-        for i, edge in enumerate(self.raw_edges):
+        for i, edge in enumerate(raw_edges):
+            if release:
+                raw_edges[i] = None  # the dedup set grows while this shrinks
             if type(edge) is Raw:
                 try:
                     edge = loads(memoryview(edge))
@@ -240,7 +245,8 @@ def proc_key_of(node_id):
 def parse_document(doc, limits=None):
     """Validate everything but the edges; raise IngestError on the first problem."""
     limits = limits or Limits.from_settings()
-    if type(doc) is LazyDocument:
+    owns_input = type(doc) is LazyDocument
+    if owns_input:
         doc, taken = dict(doc), doc
         taken.clear()
     if type(doc) is not dict:
@@ -290,6 +296,7 @@ def parse_document(doc, limits=None):
         snapshot_id=snapshot_id,
         raw_edges=edges,
         prefix=prefix,
+        owns_input=owns_input,
         limits=limits,
     )
     _parse_nodes(parsed, nodes, limits)
@@ -304,7 +311,8 @@ def _parse_nodes(parsed, nodes, limits):
     index = parsed.index
     rows = parsed.nodes
     append = rows.append
-    known_kinds = set()
+    known_kinds = {}  # kind -> one shared str object (also: already checked)
+    states = {}  # raw state -> one shared str object
     where = parsed.prefix + "nodes"
     loads, dumps = orjson.loads, orjson.dumps
     # Below this many characters a string cannot exceed the byte limit.
@@ -331,6 +339,7 @@ def _parse_nodes(parsed, nodes, limits):
                 or (kind not in known_kinds and not _good_kind(kind, known_kinds))
             ):
                 raise KeyError
+            kind = known_kinds[kind]
         except (KeyError, TypeError, AttributeError):
             _node_error(node, f"{where}[{i}]", proc_key, index, where)
 
@@ -373,7 +382,11 @@ def _parse_nodes(parsed, nodes, limits):
             if type(task_id) is not int or not INT64_MIN <= task_id <= INT64_MAX:
                 task_id = _int64_or_none(int(parts[2])) if parts[2].isdigit() else None
             state = attrs.get("state")
-            state = state[:STATE_MAX_CHARS] if type(state) is str else ""
+            if type(state) is str:
+                state = state[:STATE_MAX_CHARS]
+                state = states.setdefault(state, state)
+            else:
+                state = ""
             spawned = attrs.get("spawned_at_ns")
             if type(spawned) is not int or not INT64_MIN <= spawned <= INT64_MAX:
                 spawned = None
@@ -388,7 +401,7 @@ def _parse_nodes(parsed, nodes, limits):
 
 def _good_kind(kind, known_kinds):
     if type(kind) is str and KIND_RE.fullmatch(kind):
-        known_kinds.add(kind)
+        known_kinds[kind] = kind
         return True
     return False
 

@@ -34,7 +34,9 @@ def parse_hello(message):
     """{"type": "hello", "process", "pid", "proc_key"} -> a checked dict."""
     process = message.get("process")
     if not isinstance(process, str) or not 1 <= len(process) <= PROCESS_MAX_CHARS:
-        raise IngestError(400, f"process must be a string of 1..{PROCESS_MAX_CHARS} chars", "process")
+        raise IngestError(
+            400, f"process must be a string of 1..{PROCESS_MAX_CHARS} chars", "process"
+        )
     proc_key = message.get("proc_key")
     if not isinstance(proc_key, str) or not PROC_KEY_RE.fullmatch(proc_key):
         raise IngestError(400, "proc_key must match [a-z0-9._-]{1,64}", "proc_key")
@@ -85,7 +87,9 @@ def ingest_reply(channel_name, agent, message):
         raise record_refusal(
             agent,
             snapshot_id,
-            IngestError(400, "snapshot.snapshot_id differs from snapshot_id", "snapshot.snapshot_id"),
+            IngestError(
+                400, "snapshot.snapshot_id differs from snapshot_id", "snapshot.snapshot_id"
+            ),
         )
     if "proc_key" in body and body["proc_key"] != agent["proc_key"]:
         # An agent answers for itself only, never for another process.
@@ -108,7 +112,9 @@ def ingest_reply(channel_name, agent, message):
                 time.sleep(0.02 * 2**attempt * (0.5 + random.random()))
                 continue
             if err.status in BAD_DATA:
-                pull.mark_pending(snapshot_id, agent["proc_key"], ProcessSnapshot.ERROR, err.message)
+                pull.mark_pending(
+                    snapshot_id, agent["proc_key"], ProcessSnapshot.ERROR, err.message
+                )
             raise
     return {"status": 201, **response_body(proc)}
 
@@ -127,7 +133,9 @@ def record_agent_error(channel_name, agent, message):
         raise record_refusal(
             agent,
             snapshot_id,
-            IngestError(409, f"pull {snapshot_id} is not waiting for {agent['proc_key']}", "snapshot_id"),
+            IngestError(
+                409, f"pull {snapshot_id} is not waiting for {agent['proc_key']}", "snapshot_id"
+            ),
         )
 
 

@@ -208,4 +208,3 @@ def gunzip_capped(raw, limit):
     if len(out) > limit or inflater.unconsumed_tail:
         raise IngestError(413, f"message inflates past {limit} bytes")
     return out
-

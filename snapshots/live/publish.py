@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import orjson
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.db import close_old_connections
 from django.dispatch import receiver
 from django.http import HttpRequest, QueryDict
@@ -45,13 +46,13 @@ from snapshots.signals import process_snapshot_stored
 
 log = logging.getLogger(__name__)
 
-# The worker's time budget: rendering shares the server's CPU (and
-# Python's GIL) with ingest, so on average it may use RENDER_SHARE of the
-# wall-clock time, and up to RENDER_BURST_S of it back to back after a quiet
+# The worker's CPU budget: rendering shares the server's CPU (and Python's
+# GIL) with ingest, so on average it may use settings.PEEPSWEB_LIVE_RENDER_SHARE
+# of one CPU, and up to RENDER_BURST_S of CPU time back to back after a quiet
 # spell. A lone snapshot is thus rendered at once; under sustained ingest the
-# pages update every (round time / RENDER_SHARE) seconds, whatever the
-# ingest rate, and ingest keeps the rest of the CPU (bench/live.py).
-RENDER_SHARE = 0.15
+# pages update every (round CPU time / share) seconds, whatever the ingest
+# rate, and ingest keeps the rest (bench/live.py measures both sides).
+DEFAULT_RENDER_SHARE = 0.15
 RENDER_BURST_S = 0.3
 SEND_TIMEOUT_S = 5
 
@@ -60,7 +61,9 @@ SEND_TIMEOUT_S = 5
 def on_process_snapshot_stored(sender, process_snapshot, **kwargs):
     if process_snapshot.status == ProcessSnapshot.PUSHED:
         # A push is a complete snapshot on its own.
-        publisher.submit(Changes(snapshot_list=True, live=True, newest=process_snapshot.snapshot_id))
+        publisher.submit(
+            Changes(snapshot_list=True, live=True, newest=process_snapshot.snapshot_id)
+        )
     else:
         # A pull reply: the list shows the open pull filling up.
         publisher.submit(Changes(snapshot_list=True, live=True))
@@ -127,7 +130,8 @@ class Publisher:
         return True
 
     def run(self):
-        budget = RenderBudget(RENDER_SHARE, RENDER_BURST_S)
+        share = getattr(settings, "PEEPSWEB_LIVE_RENDER_SHARE", DEFAULT_RENDER_SHARE)
+        budget = RenderBudget(share, RENDER_BURST_S)
         while True:
             with self.cond:
                 while not self.pending:
@@ -136,14 +140,16 @@ class Publisher:
             time.sleep(budget.wait())
             with self.cond:
                 changes, self.pending, self.busy = self.pending, Changes(), True
-            started = time.monotonic()
+            # CPU time, not wall time: waiting for the GIL or the database
+            # while ingest runs takes nothing from ingest.
+            started = time.thread_time()
             try:
                 self.publish(changes)
             except Exception:  # a broken page must not stop later updates
                 log.exception("live: could not publish %s", changes)
             finally:
                 close_old_connections()
-                budget.spend(time.monotonic() - started)
+                budget.spend(time.thread_time() - started)
                 with self.cond:
                     self.busy = False
                     self.cond.notify_all()
@@ -196,9 +202,9 @@ class Publisher:
 
 
 class RenderBudget:
-    """A token bucket of rendering seconds: `share` of wall-clock time flows
-    in, up to `burst`; a round spends what it took (it may go negative,
-    and the next round then waits until the debt is paid)."""
+    """A token bucket of rendering CPU seconds: `share` of wall-clock time
+    flows in, up to `burst`; a round spends the CPU time it took (it may go
+    negative, and the next round then waits until the debt is paid)."""
 
     def __init__(self, share, burst):
         self.share = share

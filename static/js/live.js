@@ -80,9 +80,19 @@
       // table asks for its own rows instead.
       if (msg.topic === "tasks" && location.search) refresh();
       else swapFragments(msg.html);
-    } else if (msg.event === "snapshot" || msg.event === "hello") {
+    } else if (msg.event === "hello") {
+      // Only noted: opening an older snapshot on purpose must not bounce
+      // the user away, even in a tab that follows.
+      noteLatest(msg.snapshot_id);
+    } else if (msg.event === "snapshot") {
+      noteLatest(msg.snapshot_id);
       newest(msg.snapshot_id);
     }
+  }
+
+  function noteLatest(snapshotId) {
+    latestKnown = snapshotId;
+    if (snapshotId !== null && snapshotId !== undefined) status.setAttribute("data-latest", snapshotId);
   }
 
   function typingIn(el) {
@@ -145,11 +155,14 @@
     return follow && follow.checked;
   }
 
+  var latestKnown = null;
+
   if (follow) {
     var saved = sessionStorage.getItem(FOLLOW_KEY);
     follow.checked = saved === null ? follow.getAttribute("data-default") === "on" : saved === "1";
     follow.addEventListener("change", function () {
       sessionStorage.setItem(FOLLOW_KEY, follow.checked ? "1" : "0");
+      if (follow.checked && latestKnown !== null) newest(latestKnown); // catch up now
     });
   }
 

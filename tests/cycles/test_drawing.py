@@ -41,3 +41,9 @@ def test_a_cycle_too_long_is_not_drawn():
     cycle = [f"task:a:{i}" for i in range(MAX_DRAWN + 1)]
     assert ring(cycle, {}) is None
     assert ring([], {}) is None
+
+
+def test_the_process_line_of_the_top_node_stays_off_the_node():
+    drawing = ring(["task:a:1", "lock:a:l", "task:b:2"], NODES)
+    top = drawing["nodes"][0]
+    assert top["label_y"] < top["sub_y"] < top["y"] - drawing["r"]

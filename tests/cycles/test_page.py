@@ -106,3 +106,15 @@ def test_a_very_long_cycle_is_listed_in_part_and_not_drawn(client, db):
     assert "… 550 more participants" in html
     assert "Members (600)" in html
     assert "… and more: see the JSON" in html
+
+
+def test_the_page_shows_the_worst_hundred_candidates(client, db, monkeypatch):
+    from snapshots.cycles import views
+
+    monkeypatch.setattr(views, "MAX_CANDIDATES_SHOWN", 2)
+    nodes = [(f"task:many-1:{i}", "task", {"task_id": i, "state": "pending"}) for i in range(3)]
+    edges = [(f"task:many-1:{i}", f"task:many-1:{i}") for i in range(3)]
+    proc = ingest_document(document("many-1", nodes, edges))
+    html = client.get(f"/snapshots/{proc.snapshot_id}/cycles/").content.decode()
+    assert 'id="cycle-2"' in html and 'id="cycle-3"' not in html
+    assert "… 1 more candidate, less severe" in html

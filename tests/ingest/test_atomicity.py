@@ -97,3 +97,16 @@ def test_a_bad_edge_found_after_thousands_were_written_leaves_zero_rows():
 def test_the_stored_signal_is_sent_once_after_commit(stored_signals):
     proc = ingest_document(small_doc())
     assert stored_signals == [proc.id]
+
+
+def test_a_failing_listener_does_not_turn_a_stored_snapshot_into_an_error():
+    def broken(sender, **kwargs):
+        raise RuntimeError("listener bug")
+
+    process_snapshot_stored.connect(broken)
+    try:
+        proc = ingest_document(small_doc())
+    finally:
+        process_snapshot_stored.disconnect(broken)
+    assert proc.node_count == 3
+    assert row_counts()["Node"] == 3

@@ -112,9 +112,11 @@ async def test_a_frame_that_is_not_json_is_refused_and_recorded():
             "error": "message must be a JSON object",
             "path": "",
         }
-    assert await events() == [
-        {"kind": "decode_error", "source": "ws", "status": 400, "proc_key": "vx-vfsd-51859"}
-    ] * 2
+    assert (
+        await events()
+        == [{"kind": "decode_error", "source": "ws", "status": 400, "proc_key": "vx-vfsd-51859"}]
+        * 2
+    )
 
 
 async def test_a_gzip_binary_frame_is_read_like_text(settings):

@@ -14,12 +14,20 @@ T1 = datetime(2025, 11, 22, 1, 5, 0, tzinfo=UTC)
 
 def make_agents():
     Agent.objects.create(
-        channel_name="specific.b!1", process="backend", pid=200, proc_key="backend-200",
-        connected_at=T0, last_seen_at=T1,
+        channel_name="specific.b!1",
+        process="backend",
+        pid=200,
+        proc_key="backend-200",
+        connected_at=T0,
+        last_seen_at=T1,
     )
     Agent.objects.create(
-        channel_name="specific.a!1", process="<frontend>", pid=None, proc_key="frontend-100",
-        connected_at=T0, last_seen_at=T0,
+        channel_name="specific.a!1",
+        process="<frontend>",
+        pid=None,
+        proc_key="frontend-100",
+        connected_at=T0,
+        last_seen_at=T0,
     )
 
 

@@ -35,7 +35,9 @@ def test_each_page_listens_to_what_it_shows(client, snapshot_id, path, topics):
     assert status_of(html)["data-topics"] == topics
 
 
-def test_a_numbered_snapshot_page_listens_to_no_live_fragment_and_offers_follow(client, snapshot_id):
+def test_a_numbered_snapshot_page_listens_to_no_live_fragment_and_offers_follow(
+    client, snapshot_id
+):
     html = client.get(f"/snapshots/{snapshot_id}/tasks/").content.decode()
 
     assert status_of(html) == {

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from snapshots.models import IngestEvent, IngestToken, ProcessSnapshot, Snapshot
 from snapshots.scope import resolve_scope
-from tests.live.conftest import agent_socket, hello_of
+from tests.live.conftest import agent_socket, hello_of, page_socket, settled
 from tests.support.examples import read_example
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -104,8 +104,20 @@ async def test_jump_now_makes_one_snapshot_of_every_connected_agent():
         "disconnected": 0,
         "errors": 0,
         "processes": [
-            {"process": "backend", "pid": 200, "proc_key": "backend-200", "status": "responded", "detail": ""},
-            {"process": "frontend", "pid": 100, "proc_key": "frontend-100", "status": "responded", "detail": ""},
+            {
+                "process": "backend",
+                "pid": 200,
+                "proc_key": "backend-200",
+                "status": "responded",
+                "detail": "",
+            },
+            {
+                "process": "frontend",
+                "pid": 100,
+                "proc_key": "frontend-100",
+                "status": "responded",
+                "detail": "",
+            },
         ],
     }
     # The frontend's edges into the backend resolve inside this one snapshot.
@@ -243,7 +255,9 @@ async def test_an_agent_that_cannot_take_a_snapshot_is_recorded_as_error():
     async with agent_socket(hello_of(back)) as b:
         pull = asyncio.create_task(jump_now(timeout_ms=5000))
         sid = await request_for(b)
-        await b.send_json_to({"type": "snapshot_error", "snapshot_id": sid, "error": "runtime busy"})
+        await b.send_json_to(
+            {"type": "snapshot_error", "snapshot_id": sid, "error": "runtime busy"}
+        )
         assert await b.receive_json_from() == {"type": "snapshot_error_ack", "snapshot_id": sid}
         body = (await pull).json()
 
@@ -348,7 +362,9 @@ async def test_a_browser_needs_the_csrf_token_and_a_script_the_bearer_token():
 @pytest.mark.parametrize("timeout_ms", ["soon", "1.5"])
 async def test_a_bad_timeout_is_a_400(timeout_ms):
     response = await AsyncClient().post(
-        "/api/v1/jump-now", orjson.dumps({"timeout_ms": timeout_ms}), content_type="application/json"
+        "/api/v1/jump-now",
+        orjson.dumps({"timeout_ms": timeout_ms}),
+        content_type="application/json",
     )
     assert response.status_code == 400
     assert response.json() == {"error": "timeout_ms must be an integer", "path": "timeout_ms"}
@@ -358,3 +374,17 @@ async def test_jump_now_only_takes_post():
     response = await AsyncClient().get("/api/v1/jump-now")
     assert response.status_code == 405
     assert response["Allow"] == "POST"
+
+
+async def test_pages_hear_of_a_pull_once_it_is_complete():
+    back = read_example("rpc_backend")
+    async with page_socket() as page, agent_socket(hello_of(back)) as b:
+        pull = asyncio.create_task(jump_now(timeout_ms=5000))
+        sid = await request_for(b)
+        await b.send_json_to(reply(sid, back))
+        await b.receive_json_from()
+        await pull
+        # The reply alone announces nothing: the pull was still open.
+        assert await page.receive_json_from(timeout=5) == {"event": "snapshot", "snapshot_id": sid}
+        await settled()
+        assert await page.receive_nothing()

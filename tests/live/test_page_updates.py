@@ -170,3 +170,18 @@ async def test_pages_answer_pings_and_ignore_anything_else():
         await page.send_to(text_data=orjson.dumps({"type": "hello"}).decode())
         await settled()
         assert await page.receive_nothing()
+
+
+async def test_the_live_cycles_banner_appears_when_a_deadlock_lands():
+    async with page_socket("overview") as page:
+        await ingest(read_example("rpc_backend"))
+        await settled()
+        while await page.receive_nothing() is False:
+            await page.receive_from()
+        await ingest(read_example("mutex_lock_order_inversion"))
+
+        assert (await page.receive_json_from(timeout=5))["event"] == "snapshot"
+        html = (await page.receive_json_from(timeout=5))["html"]
+
+    assert 'id="cycles-banner"' in html
+    assert "live view" in html

@@ -43,7 +43,10 @@ def agent_for(server, name):
         return read_example(name)
 
     agent = Agent(
-        server.url, process=doc["process"], pid=doc["pid"], proc_key=doc["proc_key"],
+        server.url,
+        process=doc["process"],
+        pid=doc["pid"],
+        proc_key=doc["proc_key"],
         snapshot=snapshot,
     ).start()
     assert agent.wait_welcomed(10), agent.last_error
@@ -92,34 +95,49 @@ def test_the_live_view_refreshes_counts_and_task_rows(daphne_server, browser_pag
     )
     assert not_reloaded(browser_page)
 
-    browser_page.goto(server.url + "/snapshots/live/")
-    browser_page.wait_for_selector('#live-status[data-state="live"]')
+    # A filtered table is not the broadcast one: it re-reads its own rows.
+    open_live(browser_page, server.url + "/snapshots/live/tasks/?process=lock-demo-4242")
+    assert "lock-demo-4242" not in browser_page.inner_text("#task-table")
+    post(server, read_example("mutex_lock_order_inversion"))
+    browser_page.wait_for_function(
+        "document.querySelector('#task-table').innerText.includes('lock-demo-4242')"
+    )
+    assert "persona-scheduler-777" not in browser_page.inner_text("#task-table")
+    assert not_reloaded(browser_page)
+
+    open_live(browser_page, server.url + "/snapshots/live/")
     before = browser_page.inner_text("#overview-body")
     post(server, read_example("channel_full_stall"))
     browser_page.wait_for_function(
         "document.querySelector('#overview-body').innerText.includes('channel-full-stall-3111')"
     )
     assert browser_page.inner_text("#overview-body") != before
+    assert not_reloaded(browser_page)
 
 
 def test_a_pinned_page_stays_put_and_follow_latest_jumps(daphne_server, browser_page):
     server = daphne_server()
     pinned = post(server, read_example("rpc_backend"))
-    open_live(browser_page, f"{server.url}/snapshots/{pinned}/tasks/")
-
     newer = post(server, read_example("rpc_frontend"))
-    # The list row of `newer` reaches every page; wait for a later message to
-    # be sure this page has heard of it, then check it did not move.
-    browser_page.wait_for_timeout(300)
+    # Opening an older snapshot on purpose stays there, even when following.
+    browser_page.goto(server.url + "/")
+    browser_page.evaluate("sessionStorage.setItem('peepsweb.follow', '1')")
+    open_live(browser_page, f"{server.url}/snapshots/{pinned}/tasks/")
+    assert browser_page.is_checked("#live-follow")
+    browser_page.uncheck("#live-follow")
+
+    newest = post(server, read_example("channel_full_stall"))
+    # Every page hears of `newest`: this one has, and stayed.
+    browser_page.wait_for_selector(f'#live-status[data-latest="{newest}"]')
     assert browser_page.url.endswith(f"/snapshots/{pinned}/tasks/")
     assert not_reloaded(browser_page)
 
+    # Following catches up at once, then goes to each new snapshot.
     browser_page.check("#live-follow")
-    newest = post(server, read_example("taskgraph_workflow"))
-
     browser_page.wait_for_url(f"{server.url}/snapshots/{newest}/tasks/")
-    assert newer < newest
-    # Following survives the jump (this tab only).
+    latest = post(server, read_example("taskgraph_workflow"))
+    browser_page.wait_for_url(f"{server.url}/snapshots/{latest}/tasks/")
+    assert pinned < newer < newest < latest
     assert browser_page.is_checked("#live-follow")
 
 
