@@ -22,9 +22,13 @@ memory for the POST <= 4x the body size.
   before the first big POST (a small POST has warmed it up), and VmHWM
   itself. Both are printed against the body size.
 
-The three runs rotate order on each repeat and every run's rows are
-deleted (and the tables vacuumed) before the next, so each writes into
-tables of the same size. Medians are printed.
+Each round times ours and COPY back to back (alternating which goes
+first), and the first --bulk-repeat rounds bulk_create too; ratios are the
+medians of per-round ratios, so a machine whose load drifts compares runs
+made under the same load. Every run's rows are deleted (and the tables
+vacuumed) before the next, so each writes into tables of the same size.
+The server's Server-Timing laps are printed: read, decode, ingest (and
+inside it validate, edges, nodes, other_rows, commit), announce.
 """
 
 import argparse
@@ -393,7 +397,10 @@ def main():
     parser.add_argument("--edges", type=int, default=200_000)
     parser.add_argument("--wakes", type=int, default=20_000)
     parser.add_argument("--traces", type=int, default=5_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of ours + COPY")
+    parser.add_argument(
+        "--bulk-repeat", type=int, default=2, help="rounds that also time bulk_create (slow)"
+    )
     parser.add_argument(
         "--app", default="peepsweb.asgi:application", help="the ASGI application daphne serves"
     )
@@ -428,18 +435,29 @@ def main():
         baseline = server.rss()
 
         times = {"ours": [], "copy": [], "bulk_create": []}
+        ratios, bulk_ratios = [], []
         runs = {
             "ours": lambda: (lambda t, a: (t, a["snapshot_id"]))(*server.post(body)),
             "copy": lambda: raw_copy(rows),
             "bulk_create": lambda: orm_bulk_create(rows),
         }
-        order = list(runs)
+        # Each round times ours and COPY back to back (alternating which goes
+        # first), so a ratio compares runs made under the same machine load;
+        # the medians of the per-round ratios are reported.
         for r in range(args.repeat):
-            for name in order[r % 3 :] + order[: r % 3]:
+            order = ["ours", "copy"] if r % 2 == 0 else ["copy", "ours"]
+            if r < args.bulk_repeat:
+                order.append("bulk_create")
+            round_times = {}
+            for name in order:
                 seconds, snapshot_id = runs[name]()
+                round_times[name] = seconds
                 times[name].append(seconds)
-                print(f"  run {r + 1} {name:<12} {seconds:7.2f} s", flush=True)
+                print(f"  round {r + 1} {name:<12} {seconds:7.2f} s", flush=True)
                 clean(snapshot_id)
+            ratios.append(round_times["ours"] / round_times["copy"])
+            if "bulk_create" in round_times:
+                bulk_ratios.append(round_times["bulk_create"] / round_times["ours"])
         peak = server.peak_rss()
         # the warm-up POST is timings[0]
         laps = {
@@ -453,17 +471,26 @@ def main():
     ours, copy, bulk = (statistics.median(times[k]) for k in ("ours", "copy", "bulk_create"))
     print()
     print(f"ours (HTTP POST, median of {args.repeat}): {ours:7.2f} s")
-    before_view = ours - sum(laps.values())
+    top_laps = ("read", "decode", "ingest", "announce")
+    before_view = ours - sum(laps.get(name, 0.0) for name in top_laps)
     print(f"raw psycopg COPY:                    {copy:7.2f} s")
     print(f"Django bulk_create:                  {bulk:7.2f} s")
     print(
         "  of which, in the server: "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in laps.items())
-        + " (announce = process_snapshot_stored listeners, i.e. live updates);"
+        + " (validate..commit are the parts of ingest; announce = the"
+        + " process_snapshot_stored listeners, i.e. live updates);"
         + f" sending the body and daphne/Django reading it before the view: {before_view:.2f} s"
     )
-    print(f"ours / raw COPY      = {ours / copy:5.2f}   (target <= 1.3)")
-    print(f"bulk_create / ours   = {bulk / ours:5.2f}   (target >= 5)")
+    print(
+        f"ours / raw COPY      = {statistics.median(ratios):5.2f}   (target <= 1.3; "
+        f"per round: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"bulk_create / ours   = {statistics.median(bulk_ratios):5.2f}   (target >= 5; "
+        f"per round: {', '.join(f'{x:.2f}' for x in bulk_ratios)}; "
+        f"bulk_create / raw COPY = {bulk / copy:.2f})"
+    )
     print(
         f"server peak RSS for the POST = {mb(peak - baseline)} over its idle "
         f"{mb(baseline)} = {(peak - baseline) / len(body):.2f}x the body "

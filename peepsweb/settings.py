@@ -90,8 +90,11 @@ else:
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # WAL lets pages read while an ingest writes; the timeout rides out
             # the writer lock instead of failing with "database is locked".
+            # IMMEDIATE takes that lock at BEGIN: ingest reads before it writes,
+            # and a deferred transaction could not wait for the upgrade.
             "OPTIONS": {
                 "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
@@ -138,7 +141,7 @@ PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
 # Share of one CPU the live publisher may spend rendering page updates
 # (snapshots/live/publish.py): higher = fresher pages under sustained ingest,
 # lower = more CPU left to ingest.
-PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.15"))
+PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.08"))
 
 LOGGING = {
     "version": 1,

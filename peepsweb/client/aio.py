@@ -82,20 +82,22 @@ MAX_TEXT = 2000
 
 
 # Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site), where
-# site is (code, instruction offset) of the spawning user frame (its line
-# number is worked out only when a snapshot shows it). Written by the task
-# factory for every task the program creates, so it is a plain dict keyed by
-# id: an attribute on the task would give every task a __dict__ (thousands
-# of instructions each), a WeakKeyDictionary a weakref each. Entries of dead
-# tasks are dropped by the scan (prune_task_info); an id reused by a new
-# task is overwritten by the factory.
+# site is an int naming the code and instruction offset of the spawning user
+# frame (see _site: an int rather than a tuple leaves the garbage collector
+# nothing more to track per task; the line number is worked out only when a
+# snapshot shows it). Written by the task factory for every task the program
+# creates, so it is a plain dict keyed by id: an attribute on the task would
+# give every task a __dict__ (thousands of instructions each), a
+# WeakKeyDictionary a weakref each. Entries of dead tasks are dropped by the
+# scan (prune_task_info); an id reused by a new task is overwritten by the
+# factory.
 _TASK_INFO = {}
 TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
 _UNSET = object()
 
 
 def _caller_site(depth):
-    """(code, instruction offset) of the first frame, from `depth` up, that is
+    """The site (see _site) of the first frame, from `depth` up, that is
     neither asyncio's nor this module's. It runs for every task created, so
     it looks at module names first (sys._getframemodulename builds no frame
     object) and materializes only the one frame it returns."""
@@ -115,7 +117,11 @@ def _caller_site(depth):
     else:
         return None
     f = sys._getframe(d)
-    return f.f_code, f.f_lasti
+    code = f.f_code
+    key = id(code)  # _site(), inlined: this runs for every task
+    if key not in _CODES:
+        _CODES[key] = code
+    return (key << SITE_BITS) | f.f_lasti
 
 
 def _caller_site_slow(depth):
@@ -133,8 +139,23 @@ def _caller_site_slow(depth):
             known = (code, not (name.startswith(_ASYNCIO_DIR) or name == _THIS_FILE))
             _code_is_user[id(code)] = known
         if known[1]:
-            return code, f.f_lasti
+            return _site(code, f.f_lasti)
     return None
+
+
+_CODES = {}  # id(code) -> code, for every code object a site names (kept alive)
+SITE_BITS = 24  # instruction offsets are far below 16 MiB
+
+
+def _site(code, lasti):
+    key = id(code)
+    if key not in _CODES:
+        _CODES[key] = code
+    return (key << SITE_BITS) | lasti
+
+
+def _site_parts(site):
+    return _CODES[site >> SITE_BITS], site & ((1 << SITE_BITS) - 1)
 
 
 _getframemodulename = getattr(sys, "_getframemodulename", None)
@@ -166,7 +187,7 @@ _LINES = {}  # (id(code), offset) -> (code, line number)
 def _site_text(site):
     if site is None:
         return None
-    code, lasti = site
+    code, lasti = _site_parts(site)
     return format_frame(code.co_qualname, code.co_filename, _line_of(code, lasti))
 
 
@@ -174,7 +195,7 @@ def _site_place(site):
     """`file.py:42` of a site, for default names."""
     if site is None:
         return "?"
-    code, lasti = site
+    code, lasti = _site_parts(site)
     return f"{os.path.basename(code.co_filename)}:{_line_of(code, lasti)}"
 
 
@@ -262,11 +283,13 @@ def _first_pending(waiters):
     wakes on release/put/get; (None, None) when there is none."""
     for fut in waiters:
         if not fut.done():
-            for cb, _ctx in fut._callbacks or ():  # _waiter_task, inlined: hot
-                owner = getattr(cb, "__self__", None)
-                if isinstance(owner, _Task):
-                    return fut, owner
-            return fut, None
+            # The waiting task's wake-up method is the future's first (usually
+            # only) callback; the general search is for anything unusual.
+            try:
+                owner = fut._callbacks[0][0].__self__
+            except (TypeError, IndexError, AttributeError):
+                return fut, _waiter_task(fut)
+            return fut, (owner if type(owner) is _Task else _waiter_task(fut))
     return None, None
 
 
@@ -287,9 +310,16 @@ def _record_wake(primitive, woken, waker=_UNSET):
         if inst is None or inst.loop is not loop:
             return
         primitive._pw_inst = inst
-    # The tasks themselves go in, turned into ids by the next scan (at most
-    # a scan interval later): far cheaper here, on every contended release.
-    inst.raw_wakes.append((_time_ns(), _current_task() if waker is _UNSET else waker, woken))
+    if waker is _UNSET:
+        waker = _current_task()
+    # Task ids right away (ints): holding the task objects until later would
+    # keep them alive through garbage collections, which costs more.
+    info = _TASK_INFO.get
+    if waker is not None:
+        known = info(id(waker))
+        waker = known[0] if known is not None else _info(waker)[0]
+    known = info(id(woken))
+    inst.wakes.append((_time_ns(), waker, known[0] if known is not None else _info(woken)[0]))
 
 
 def _record_wakes(primitive, pending):
@@ -347,7 +377,6 @@ class Lock(_Primitive, asyncio.Lock):
         super().__init__()
         self._pw_init(name)
         self._pw_holder = None
-        self._pw_acquires = 0
         # The tasks waiting in acquire(), in the order of asyncio's _waiters
         # futures (both are appended and removed at the same moments), so
         # release() knows whom it wakes without searching.
@@ -369,10 +398,8 @@ class Lock(_Primitive, asyncio.Lock):
             finally:
                 queue.remove(task)
             self._pw_holder = task
-            self._pw_acquires += 1
             return True
         self._pw_holder = _current_task()
-        self._pw_acquires += 1
         return True
 
     def release(self):
@@ -400,7 +427,6 @@ class Lock(_Primitive, asyncio.Lock):
             "locked": self._locked,
             "holder_count": 1 if self._locked else 0,
             "waiter_count": sum(1 for w in waiters if not w.cancelled()),
-            "acquires": self._pw_acquires,
         }
         holders = [self._pw_holder] if self._locked and self._pw_holder is not None else []
         return attrs, [(waiters, "acquire")], holders
@@ -652,12 +678,12 @@ class Instrumenter:
         self.push_interval = push_interval
         self.worker = None  # native id of the loop thread
         self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, waker id, woken id)
-        self.raw_wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, task, task)
         self.waits = {}  # id(task) -> (task, future it waits on, since ns); see scan()
         self.episodes = {}  # id(task) -> open Episode
         self.history = collections.deque(maxlen=MAX_TRACE_HISTORY)  # closed Episodes
         self.agent = None
         self.errors = 0
+        self._prune_at = 20_000
         self._prev_factory = None
         self._handles = []
         self._installed = False
@@ -731,20 +757,11 @@ class Instrumenter:
     # -- wakes ----------------------------------------------------------------------
 
     def record_wake(self, waker, woken):
-        """Record that `waker` (a task or None) woke `woken`, now."""
-        self.raw_wakes.append((_time_ns(), waker, woken))
-
-    def resolve_wakes(self):
-        """Task objects of recent wakes -> task ids (and the references go)."""
-        raw, wakes = self.raw_wakes, self.wakes
-        while raw:
-            try:
-                at_ns, waker, woken = raw.popleft()
-            except IndexError:  # emptied by another thread
-                break
-            wakes.append(
-                (at_ns, None if waker is None else _info(waker)[TASK_ID], _info(woken)[TASK_ID])
-            )
+        """Record that `waker` (a task or None) woke `woken`, now: for wakes
+        the instrumented primitives cannot see (your own primitives)."""
+        self.wakes.append(
+            (_time_ns(), None if waker is None else _info(waker)[TASK_ID], _info(woken)[TASK_ID])
+        )
 
     # -- periodic work on the loop ----------------------------------------------------
 
@@ -752,9 +769,12 @@ class Instrumenter:
         if not self._installed:
             return
         try:
-            self.resolve_wakes()  # before pruning: the tasks' info is still there
             self.scan()
-            prune_task_info()
+            # Pruning walks every entry: only once dead tasks' entries clearly
+            # outnumber the live ones (memory stays proportional to them).
+            if len(_TASK_INFO) > self._prune_at:
+                prune_task_info()
+                self._prune_at = 2 * len(_TASK_INFO) + 20_000
         except Exception:
             self._note_error("pending scan")
         self._schedule(self.scan_interval, self._scan_tick)
@@ -833,7 +853,6 @@ class Instrumenter:
         snapshot_threadsafe() from another thread."""
         now = _time_ns()
         tasks = self._tasks()
-        self.resolve_wakes()
         self.scan(now, tasks)
         return _SnapshotPass(self, now, tasks).build(snapshot_id)
 
@@ -861,7 +880,6 @@ class Instrumenter:
             try:
                 now = _time_ns()
                 tasks = self._tasks()
-                self.resolve_wakes()
                 return _SnapshotPass(self, now, tasks, loop_blocked=True).build(snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:

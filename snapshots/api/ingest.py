@@ -43,6 +43,8 @@ def post_snapshot(request):
     # "announce" is the process_snapshot_stored listeners (live updates).
     announce = getattr(proc, "announce_seconds", 0.0)
     timer.laps["ingest"] -= announce
+    # ingest, step by step: validate, edges, nodes, other_rows, commit
+    timer.laps.update(getattr(proc, "timings", {}))
     timer.laps["announce"] = announce
     response["Server-Timing"] = timer.header()
     return response

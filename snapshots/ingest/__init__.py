@@ -9,6 +9,7 @@ message, path); nothing of a rejected body is stored. The HTTP view, the
 """
 
 import gc
+import time
 
 from django.db import InterfaceError, OperationalError
 
@@ -30,7 +31,12 @@ def ingest_document(doc, *, source="http"):
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        proc = store_parsed(parse_document(doc))
+        started = time.perf_counter()
+        parsed = parse_document(doc)
+        validated = time.perf_counter() - started
+        proc = store_parsed(parsed)
+        del parsed
+        proc.timings = {"validate": validated, **proc.timings}
     except IngestError as exc:
         record_error(exc, source=source, identity=identity)
         raise

@@ -91,10 +91,14 @@ def store_parsed(parsed):
                 edge_count=F("edge_count") + proc.edge_count,
                 captured_at_ns=Least(Coalesce(F("captured_at_ns"), captured), captured),
             )
+        commit_started = time.perf_counter()
         # Listeners broadcast to browsers: never announce rows a rollback could
         # take back. robust: a failing listener is logged, and the snapshot it
         # could not announce is still stored and still answered with a 201.
         transaction.on_commit(lambda: _announce(proc), robust=True)
+    proc.timings["commit"] = (
+        time.perf_counter() - commit_started - getattr(proc, "announce_seconds", 0.0)
+    )
     return proc
 
 
@@ -181,7 +185,17 @@ FRAME_COLS = _columns(Frame, ["process", "frame_key", "text"])
 
 
 def write_rows(proc, parsed):
+    """Write every row of `parsed`; proc.timings gets seconds per step."""
     sid, pid, key = proc.snapshot_id, proc.id, proc.proc_key
+    timings = proc.timings = {}
+    clock = time.perf_counter()
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
     unresolved = []
     with connection.cursor() as cursor:
         write = _copy if connection.vendor == "postgresql" else _insert_batches
@@ -194,11 +208,14 @@ def write_rows(proc, parsed):
                     unresolved.append((sid, pid, *row))
 
         write_edges(cursor, write, edge_rows())
+        lap("edges")
         write_nodes(cursor, write, ((sid, pid, key, *row) for row in parsed.node_rows()))
+        lap("nodes")
         write_unresolved(cursor, write, unresolved)
         write_wakes(cursor, write, ((sid, pid, *row) for row in parsed.wakes))
         write_traces(cursor, write, ((sid, pid, *row) for row in parsed.traces))
         write_frames(cursor, write, ((pid, *row) for row in parsed.frames))
+        lap("other_rows")
 
 
 # One function per table, so a test can make one step fail mid-write.

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 # spell. A lone snapshot is thus rendered at once; under sustained ingest the
 # pages update every (round CPU time / share) seconds, whatever the ingest
 # rate, and ingest keeps the rest (bench/live.py measures both sides).
-DEFAULT_RENDER_SHARE = 0.15
+DEFAULT_RENDER_SHARE = 0.08
 RENDER_BURST_S = 0.3
 SEND_TIMEOUT_S = 5
 

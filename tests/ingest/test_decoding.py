@@ -77,4 +77,14 @@ def test_an_error_from_a_decoded_body_still_records_its_proc_key():
 def test_the_201_says_where_the_time_went(post):
     response = post(small_doc())
     names = [part.split(";")[0].strip() for part in response["Server-Timing"].split(",")]
-    assert names == ["read", "decode", "ingest", "announce"]
+    assert names == [
+        "read",
+        "decode",
+        "ingest",
+        "validate",
+        "edges",
+        "nodes",
+        "other_rows",
+        "commit",
+        "announce",
+    ]
