@@ -1,9 +1,12 @@
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-# Django must be set up before anything imports models (the consumers do).
+
+# Django's handler with a body reader that does not hop threads per 8 KB
+# chunk (large snapshot POSTs; see the module). It also sets Django up, which
+# must happen before anything imports models (the consumers do).
+from peepsweb.handler import get_asgi_application  # noqa: E402
+
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -43,11 +43,11 @@ _ENDPOINT_KIND = re.compile(r"^(?P<base>[a-z0-9-]+(?:_[a-z0-9-]+)*)_(?P<end>tx|r
 
 
 def max_nodes():
-    return getattr(settings, "PEEPSWEB_GRAPH_MAX_NODES", 300)
+    return settings.PEEPSWEB_GRAPH_MAX_NODES
 
 
 def max_edges():
-    return getattr(settings, "PEEPSWEB_GRAPH_MAX_EDGES", 600)
+    return settings.PEEPSWEB_GRAPH_MAX_EDGES
 
 
 @dataclass(frozen=True)

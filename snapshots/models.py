@@ -58,9 +58,7 @@ class ProcessSnapshot(models.Model):
     TIMEOUT = "timeout"
     DISCONNECTED = "disconnected"
     ERROR = "error"
-    STATUS_CHOICES = [
-        (s, s) for s in (PUSHED, RESPONDED, PENDING, TIMEOUT, DISCONNECTED, ERROR)
-    ]
+    STATUS_CHOICES = [(s, s) for s in (PUSHED, RESPONDED, PENDING, TIMEOUT, DISCONNECTED, ERROR)]
 
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="processes")
     process = models.CharField(max_length=128)
@@ -86,7 +84,9 @@ class ProcessSnapshot(models.Model):
             models.Index(fields=["proc_key", "-received_at"], name="proc_key_received"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["snapshot", "proc_key"], name="one_capture_per_process"),
+            models.UniqueConstraint(
+                fields=["snapshot", "proc_key"], name="one_capture_per_process"
+            ),
         ]
 
     def __str__(self):
@@ -98,7 +98,11 @@ class Node(models.Model):
     task table can filter and sort 100,000 rows in SQL."""
 
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="nodes")
+    # db_index=False here and on Edge: the composite indexes below lead with
+    # process, and every extra index is paid on each COPYed row.
+    process = models.ForeignKey(
+        ProcessSnapshot, models.CASCADE, related_name="nodes", db_index=False
+    )
     node_id = models.CharField(max_length=1024)
     kind = models.CharField(max_length=64)
     proc_key = models.CharField(max_length=64)
@@ -116,7 +120,6 @@ class Node(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["snapshot", "kind"], name="node_snapshot_kind"),  # kind lists
             models.Index(fields=["process", "node_id"], name="node_process_id"),  # inspector
             models.Index(fields=["process", "kind", "state_class"], name="node_state"),  # filters
             models.Index(fields=["process", "task_id"], name="node_task_id"),  # wake resolution
@@ -130,18 +133,23 @@ class Edge(models.Model):
     """`src needs dst`, both endpoints inside the same process capture."""
 
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="edges")
+    process = models.ForeignKey(
+        ProcessSnapshot, models.CASCADE, related_name="edges", db_index=False
+    )
     src = models.CharField(max_length=1024)
     dst = models.CharField(max_length=1024)
     attrs = models.JSONField(default=dict)
 
     class Meta:
         indexes = [
-            models.Index(fields=["snapshot", "src"], name="edge_snapshot_src"),  # needs
-            models.Index(fields=["snapshot", "dst"], name="edge_snapshot_dst"),  # needed_by
-            models.Index(fields=["process", "src"], name="edge_process_src"),  # live view
-            models.Index(fields=["process", "dst"], name="edge_process_dst"),
+            # Every reader filters by the scope's process ids (scope.py), so
+            # one index per direction serves a snapshot and the live view.
+            models.Index(fields=["process", "src"], name="edge_process_src"),  # needs
+            models.Index(fields=["process", "dst"], name="edge_process_dst"),  # needed_by
         ]
+
+    def __str__(self):
+        return f"{self.src} needs {self.dst}"
 
 
 class UnresolvedEdge(models.Model):
@@ -164,6 +172,9 @@ class UnresolvedEdge(models.Model):
     class Meta:
         indexes = [models.Index(fields=["process"], name="unresolved_process")]
 
+    def __str__(self):
+        return f"{self.src} needs {self.dst} (unresolved {self.missing_side})"
+
 
 class WakeEvent(models.Model):
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
@@ -176,6 +187,9 @@ class WakeEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["process", "woken"], name="wake_woken")]  # wake sources
+
+    def __str__(self):
+        return f"{self.waker or 'outside'} woke {self.woken}"
 
 
 class Frame(models.Model):
@@ -190,6 +204,9 @@ class Frame(models.Model):
             models.UniqueConstraint(fields=["process", "frame_key"], name="frame_per_process"),
         ]
 
+    def __str__(self):
+        return f"frame {self.frame_key}"
+
 
 class PendingTrace(models.Model):
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
@@ -202,6 +219,9 @@ class PendingTrace(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["process", "node_id"], name="trace_node")]  # inspector
+
+    def __str__(self):
+        return f"trace of {self.node_id}"
 
 
 class IngestEvent(models.Model):
@@ -224,6 +244,9 @@ class IngestEvent(models.Model):
     class Meta:
         ordering = ["-at"]
 
+    def __str__(self):
+        return f"{self.kind} {self.proc_key}"
+
 
 class IngestToken(models.Model):
     """A bearer token for ingest and agents. Only a SHA-256 of it is stored."""
@@ -233,6 +256,9 @@ class IngestToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True)
     revoked_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return self.name
 
     @staticmethod
     def hash(raw):
@@ -255,6 +281,9 @@ class CycleReport(models.Model):
     candidate_count = models.IntegerField(default=0)
     result = models.JSONField(default=dict)
 
+    def __str__(self):
+        return f"cycles of snapshot {self.snapshot_id}"
+
 
 class Agent(models.Model):
     """An instrumented process connected at /ws/agent/, for Jump to now.
@@ -271,3 +300,6 @@ class Agent(models.Model):
 
     class Meta:
         ordering = ["proc_key"]
+
+    def __str__(self):
+        return self.proc_key

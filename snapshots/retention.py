@@ -57,7 +57,7 @@ def prune_after_ingest():
 def prune_ingest_events(keep=None):
     """Ingest events are an operator's log, not data: keep the newest few thousand."""
     if keep is None:
-        keep = getattr(settings, "PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)
+        keep = settings.PEEPSWEB_KEEP_INGEST_EVENTS
     newest_first = IngestEvent.objects.order_by("-id").values_list("id", flat=True)
     boundary = list(newest_first[keep : keep + 1])
     if not boundary:

@@ -89,7 +89,5 @@ def resolve_scope(key):
         snapshot = None
     if snapshot is None:
         raise ScopeNotFound(f"no snapshot {key!r}")
-    ids = list(
-        snapshot.processes.filter(status__in=HAS_DATA).values_list("id", flat=True)
-    )
+    ids = list(snapshot.processes.filter(status__in=HAS_DATA).values_list("id", flat=True))
     return Scope(key=str(snapshot.id), snapshot=snapshot, process_ids=ids)

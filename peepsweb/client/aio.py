@@ -36,6 +36,7 @@ returned, so the dashboard's state classes recognise it.
 import asyncio
 import collections
 import concurrent.futures
+import heapq
 import itertools
 import logging
 import os
@@ -100,27 +101,25 @@ def _caller_site(depth):
     """The site (see _site) of the first frame, from `depth` up, that is
     neither asyncio's nor this module's. It runs for every task created, so
     it looks at module names first (sys._getframemodulename builds no frame
-    object) and materializes only the one frame it returns."""
-    modulename = _getframemodulename
-    skip = _skip_module
+    object), materializes only the one frame it returns, and keeps its loop
+    to a few bytecodes: skip[name] is True (look further), False (a user
+    frame) or missing (not classified yet)."""
+    modulename, skip, codes = _getframemodulename, _skip_module, _CODES
     d = depth + 1
-    for d in range(depth + 1, depth + 12):
-        try:
+    try:
+        while skip.get(modulename(d)) is not False:
             module = modulename(d)
-        except ValueError:
-            return None
-        skipped = skip.get(module)
-        if skipped is None:
-            skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
-        if not skipped:
-            break
-    else:
+            if module in skip:
+                d += 1
+            else:
+                skip[module] = module is not None and module.startswith(_SKIP_MODULES)
+        f = sys._getframe(d)
+    except ValueError:  # ran out of frames
         return None
-    f = sys._getframe(d)
     code = f.f_code
-    key = id(code)  # _site(), inlined: this runs for every task
-    if key not in _CODES:
-        _CODES[key] = code
+    key = id(code)  # _site(), inlined
+    if key not in codes:
+        codes[key] = code
     return (key << SITE_BITS) | f.f_lasti
 
 
@@ -297,19 +296,26 @@ def _pending_waiters(waiters):
     return [(fut, _waiter_task(fut)) for fut in waiters if not fut.done()]
 
 
+def _inst_of(primitive):
+    """The Instrumenter of a primitive's loop, or None. A primitive is bound
+    to one loop for life: it is looked up once and kept on the primitive."""
+    loop = getattr(primitive, "_loop", None)
+    inst = _INSTRUMENTERS.get(id(loop))
+    if inst is None or inst.loop is not loop or not inst._installed:
+        return None
+    primitive._pw_inst = inst
+    return inst
+
+
 def _record_wake(primitive, woken, waker=_UNSET):
     """A release/set/put/get/notify just completed `woken`'s waiter future:
     the waker is the task running now (None from a plain callback); callers
     that already know it pass it."""
     inst = primitive._pw_inst
     if inst is None or not inst._installed:
-        # A primitive is bound to one loop for life: look its instrumenter
-        # up once, not on every wake.
-        loop = primitive._loop
-        inst = _INSTRUMENTERS.get(id(loop))
-        if inst is None or inst.loop is not loop:
+        inst = _inst_of(primitive)
+        if inst is None:
             return
-        primitive._pw_inst = inst
     if waker is _UNSET:
         waker = _current_task()
     # Task ids right away (ints): holding the task objects until later would
@@ -362,14 +368,16 @@ class _Primitive:
 
 
 # The base methods, called directly on the hot paths (no super() object).
-_lock_acquire = asyncio.Lock.acquire
-_lock_release = asyncio.Lock.release
-_queue_put_nowait = asyncio.Queue.put_nowait
-_queue_get_nowait = asyncio.Queue.get_nowait
 
 
 class Lock(_Primitive, asyncio.Lock):
-    """asyncio.Lock that knows its holder and reports wakes."""
+    """asyncio.Lock that knows its holder and reports wakes.
+
+    acquire() and __aenter__ are asyncio's acquire (3.12) with the holder
+    bookkeeping written in, and release() is asyncio's release and
+    _wake_up_first in one: `async with lock` then runs one coroutine where
+    asyncio runs two (__aenter__ awaiting acquire), which pays for the
+    bookkeeping on the path every contended task takes."""
 
     _pw_kind = "lock"
 
@@ -384,40 +392,91 @@ class Lock(_Primitive, asyncio.Lock):
 
     async def acquire(self):
         waiters = self._waiters
-        if not self._locked and not waiters:
-            self._locked = True  # asyncio's fast path, without its coroutine
-        elif not self._locked and all(w.cancelled() for w in waiters):
-            await _lock_acquire(self)  # asyncio takes it at once as well
-        else:
-            # asyncio will append a waiter future now: mirror it.
-            task = _current_task()
-            queue = self._pw_queue
-            queue.append(task)
-            try:
-                await _lock_acquire(self)
-            finally:
-                queue.remove(task)
-            self._pw_holder = task
+        if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
+            self._locked = True
+            self._pw_holder = _current_task()
             return True
-        self._pw_holder = _current_task()
+        if waiters is None:
+            waiters = self._waiters = collections.deque()
+        fut = self._get_loop().create_future()
+        task = _current_task()
+        queue = self._pw_queue
+        waiters.append(fut)
+        queue.append(task)
+        try:
+            try:
+                await fut
+            finally:
+                waiters.remove(fut)
+                queue.remove(task)
+        except asyncio.CancelledError:
+            if not self._locked:
+                self._wake_up_first()
+            raise
+        self._locked = True
+        self._pw_holder = task
         return True
 
-    def release(self):
+    async def __aenter__(self):
+        # acquire(), inlined (see the class docstring); returns None like asyncio's.
         waiters = self._waiters
-        if waiters and _INSTRUMENTERS:
-            # asyncio wakes the first waiter, if it is not done already.
+        if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
+            self._locked = True
+            self._pw_holder = _current_task()
+            return None
+        if waiters is None:
+            waiters = self._waiters = collections.deque()
+        fut = self._get_loop().create_future()
+        task = _current_task()
+        queue = self._pw_queue
+        waiters.append(fut)
+        queue.append(task)
+        try:
+            try:
+                await fut
+            finally:
+                waiters.remove(fut)
+                queue.remove(task)
+        except asyncio.CancelledError:
+            if not self._locked:
+                self._wake_up_first()
+            raise
+        self._locked = True
+        self._pw_holder = task
+        return None
+
+    # In traces it is the lock's acquire, as asyncio's own frames would say.
+    __aenter__.__code__ = __aenter__.__code__.replace(
+        co_name="acquire", co_qualname=acquire.__code__.co_qualname
+    )
+
+    def release(self):
+        if not self._locked:
+            raise RuntimeError("Lock is not acquired.")
+        self._locked = False
+        self._pw_holder = None
+        waiters = self._waiters
+        if waiters:
+            # asyncio's _wake_up_first: the first waiter, unless it is done.
             fut = waiters[0]
-            woken = None
             if not fut.done():
                 queue = self._pw_queue
                 woken = queue[0] if len(queue) == len(waiters) else _waiter_task(fut)
-            _lock_release(self)
-            self._pw_holder = None
-            if woken is not None:
-                _record_wake(self, woken)
-        else:
-            _lock_release(self)
-            self._pw_holder = None
+                fut.set_result(True)
+                # The wake, recorded here rather than in a helper: this runs
+                # on every contended release.
+                inst = self._pw_inst
+                if inst is None or not inst._installed:
+                    inst = _inst_of(self) if _INSTRUMENTERS else None
+                if inst is not None and woken is not None:
+                    info = _TASK_INFO.get
+                    waker = _current_task()
+                    if waker is not None:
+                        known = info(id(waker))
+                        waker = known[0] if known is not None else _info(waker)[0]
+                    known = info(id(woken))
+                    woken = known[0] if known is not None else _info(woken)[0]
+                    inst.wakes.append((_time_ns(), waker, woken))
 
     def _pw_describe(self):
         waiters = self._waiters or ()
@@ -555,28 +614,26 @@ class _QueueMixin(_Primitive):
         self._pw_last_getter = None
         self._pw_last_putter = None
 
-    def put_nowait(self, item):
-        getters = self._getters
-        me = self._pw_last_putter = _current_task()
-        if getters and _INSTRUMENTERS:
-            fut, woken = _first_pending(getters)
-            _queue_put_nowait(self, item)
-            if woken is not None and fut.done():
-                _record_wake(self, woken, me)
-        else:
-            _queue_put_nowait(self, item)
+    # asyncio's put_nowait/get_nowait call _put/_get once per item and then
+    # _wakeup_next: the bookkeeping goes into those (no extra call layer on
+    # the queue's hot path). _put/_get are defined per queue class below.
 
-    def get_nowait(self):
-        putters = self._putters
-        me = self._pw_last_getter = _current_task()
-        if putters and _INSTRUMENTERS:
-            fut, woken = _first_pending(putters)
-            item = _queue_get_nowait(self)
-            if woken is not None and fut.done():
-                _record_wake(self, woken, me)
-        else:
-            item = _queue_get_nowait(self)
-        return item
+    def _wakeup_next(self, waiters):
+        # asyncio's, plus the wake: the task calling put/get (or passing on
+        # a wake it cannot take) wakes the first waiter not done yet.
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                try:
+                    woken = waiter._callbacks[0][0].__self__
+                    if type(woken) is not _Task:
+                        woken = _waiter_task(waiter)
+                except (TypeError, IndexError, AttributeError):
+                    woken = _waiter_task(waiter)
+                waiter.set_result(None)
+                if woken is not None and _INSTRUMENTERS:
+                    _record_wake(self, woken)
+                break
 
     def _pw_describe(self):
         size, maxsize = self.qsize(), self.maxsize
@@ -602,17 +659,41 @@ class Queue(_QueueMixin, asyncio.Queue):
         super().__init__(maxsize)
         self._pw_setup(name)
 
+    def _put(self, item):
+        self._pw_last_putter = _current_task()
+        self._queue.append(item)
+
+    def _get(self):
+        self._pw_last_getter = _current_task()
+        return self._queue.popleft()
+
 
 class LifoQueue(_QueueMixin, asyncio.LifoQueue):
     def __init__(self, maxsize=0, name=None):
         super().__init__(maxsize)
         self._pw_setup(name)
 
+    def _put(self, item):
+        self._pw_last_putter = _current_task()
+        self._queue.append(item)
+
+    def _get(self):
+        self._pw_last_getter = _current_task()
+        return self._queue.pop()
+
 
 class PriorityQueue(_QueueMixin, asyncio.PriorityQueue):
     def __init__(self, maxsize=0, name=None):
         super().__init__(maxsize)
         self._pw_setup(name)
+
+    def _put(self, item, heappush=heapq.heappush):
+        self._pw_last_putter = _current_task()
+        heappush(self._queue, item)
+
+    def _get(self, heappop=heapq.heappop):
+        self._pw_last_getter = _current_task()
+        return heappop(self._queue)
 
 
 # Uninstrumented asyncio primitives found as `self` of the frame awaiting a
@@ -751,6 +832,18 @@ class Instrumenter:
                 parent = known[0] if known is not None else _info(parent)[0]
             info[id(task)] = (next(new_id), parent, now(), site(2))
             return task
+
+        if prev is None and sys.version_info < (3, 13):
+            # 3.12's loop.create_task passes at most `context`: a signature
+            # without **kwargs builds no dict per task.
+            def peepsweb_task_factory(loop, coro, context=None):  # noqa: F811
+                task = task_cls(coro, loop=loop, context=context)
+                parent = current(loop)
+                if parent is not None:
+                    known = info.get(id(parent))
+                    parent = known[0] if known is not None else _info(parent)[0]
+                info[id(task)] = (next(new_id), parent, now(), site(2))
+                return task
 
         return peepsweb_task_factory
 

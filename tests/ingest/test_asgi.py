@@ -5,7 +5,7 @@ import asyncio
 import orjson
 import pytest
 
-from snapshots.ingest.asgi import InlineBodyASGIHandler
+from peepsweb.handler import InlineBodyASGIHandler
 from snapshots.models import Node
 
 from .conftest import small_doc

@@ -11,7 +11,8 @@ def test_it_lists_snapshots_newest_first_with_their_processes(client, examples):
     ids = [row.snapshot_id for row in response.context["rows"]]
     assert ids == sorted(ids, reverse=True)
     body = response.content.decode()
-    assert body.index('id="snapshot-6"') < body.index('id="snapshot-1"')
+    newest, oldest = ids[0], ids[-1]
+    assert body.index(f'id="snapshot-{newest}"') < body.index(f'id="snapshot-{oldest}"')
     assert "lock-demo-4242" in body and "pid 4242" in body
     assert "persona-scheduler" in body
 
