@@ -16,6 +16,7 @@ import shutil
 from urllib.parse import quote
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.examples import example_names, read_example
 from tests.support.processes import (
@@ -24,6 +25,12 @@ from tests.support.processes import (
     start_daphne,
     start_redis,
 )
+
+# CI runs the same examples every time (a red CI must be reproducible);
+# locally hypothesis keeps exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(items):

@@ -107,12 +107,15 @@ def _caller_site(depth):
     modulename, skip, codes = _getframemodulename, _skip_module, _CODES
     d = depth + 1
     try:
-        while skip.get(modulename(d)) is not False:
+        module = modulename(d)
+        skipped = skip.get(module)
+        while skipped is not False:
+            if skipped is None:
+                skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
+                continue
+            d += 1
             module = modulename(d)
-            if module in skip:
-                d += 1
-            else:
-                skip[module] = module is not None and module.startswith(_SKIP_MODULES)
+            skipped = skip.get(module)
         f = sys._getframe(d)
     except ValueError:  # ran out of frames
         return None
@@ -624,6 +627,9 @@ class _QueueMixin(_Primitive):
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
+                if not _INSTRUMENTERS:
+                    waiter.set_result(None)
+                    break
                 try:
                     woken = waiter._callbacks[0][0].__self__
                     if type(woken) is not _Task:
@@ -631,8 +637,19 @@ class _QueueMixin(_Primitive):
                 except (TypeError, IndexError, AttributeError):
                     woken = _waiter_task(waiter)
                 waiter.set_result(None)
-                if woken is not None and _INSTRUMENTERS:
-                    _record_wake(self, woken)
+                # The wake, recorded inline (this runs on most put/get).
+                inst = self._pw_inst
+                if inst is None or not inst._installed:
+                    inst = _inst_of(self)
+                if inst is not None and woken is not None:
+                    info = _TASK_INFO.get
+                    waker = _current_task()
+                    if waker is not None:
+                        known = info(id(waker))
+                        waker = known[0] if known is not None else _info(waker)[0]
+                    known = info(id(woken))
+                    woken = known[0] if known is not None else _info(woken)[0]
+                    inst.wakes.append((_time_ns(), waker, woken))
                 break
 
     def _pw_describe(self):

@@ -151,6 +151,10 @@ class Parsed:
                     raise KeyError
             except (KeyError, TypeError):
                 _edge_error(edge, f"{where}[{i}]")
+            if si is None or di is None:
+                # Ids before attrs, in the order the client validator checks.
+                _check_id(src, f"{where}[{i}].src_id")
+                _check_id(dst, f"{where}[{i}].dst_id")
             attrs = edge.get("attrs")
             if (attrs is None or attrs == {}) and "attrs_json" not in edge:
                 attrs = EMPTY_ATTRS
@@ -166,8 +170,6 @@ class Parsed:
                 self.edge_count += 1
                 yield LOCAL, (src, dst, attrs)
                 continue
-            _check_id(src, f"{where}[{i}].src_id")
-            _check_id(dst, f"{where}[{i}].dst_id")
             # At least one endpoint is not among this capture's nodes: fine if
             # another process owns it (a cross-process edge), a 400 if we do.
             if (src, dst) in seen_unresolved:
