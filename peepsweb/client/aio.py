@@ -82,29 +82,30 @@ MAX_TEXT = 2000
 # -- per-task bookkeeping ---------------------------------------------------------
 
 
-# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site), where
-# site is an int naming the code and instruction offset of the spawning user
-# frame (see _site: an int rather than a tuple leaves the garbage collector
-# nothing more to track per task; the line number is worked out only when a
-# snapshot shows it). Written by the task factory for every task the program
-# creates, so it is a plain dict keyed by id: an attribute on the task would
+# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, code, lasti),
+# where code and lasti (instruction offset) name the spawning user frame, as
+# the frame has them: nothing is computed per task (the line number is worked
+# out only when a snapshot shows it; code objects are not tracked by the
+# garbage collector, so neither is the tuple after its first collection).
+# Written by the task factory for every task the program creates, so it is
+# a plain dict keyed by id: an attribute on the task would
 # give every task a __dict__ (thousands of instructions each), a
 # WeakKeyDictionary a weakref each. Entries of dead tasks are dropped by the
 # scan (prune_task_info); an id reused by a new task is overwritten by the
 # factory.
 _TASK_INFO = {}
-TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
+TASK_ID, PARENT_ID, SPAWNED_AT, SITE_CODE, SITE_LASTI = range(5)
 _UNSET = object()
 
 
-def _caller_site(depth):
-    """The site (see _site) of the first frame, from `depth` up, that is
-    neither asyncio's nor this module's. It runs for every task created, so
+def _caller_frame(depth):
+    """The first frame, from `depth` up, that is neither asyncio's nor this
+    module's (None if there is none). It runs for every task created, so
     it looks at module names first (sys._getframemodulename builds no frame
     object), materializes only the one frame it returns, and keeps its loop
     to a few bytecodes: skip[name] is True (look further), False (a user
     frame) or missing (not classified yet)."""
-    modulename, skip, codes = _getframemodulename, _skip_module, _CODES
+    modulename, skip = _getframemodulename, _skip_module
     d = depth + 1
     try:
         module = modulename(d)
@@ -116,17 +117,12 @@ def _caller_site(depth):
             d += 1
             module = modulename(d)
             skipped = skip.get(module)
-        f = sys._getframe(d)
+        return sys._getframe(d)
     except ValueError:  # ran out of frames
         return None
-    code = f.f_code
-    key = id(code)  # _site(), inlined
-    if key not in codes:
-        codes[key] = code
-    return (key << SITE_BITS) | f.f_lasti
 
 
-def _caller_site_slow(depth):
+def _caller_frame_slow(depth):
     # Pythons without sys._getframemodulename (before 3.12).
     getframe = sys._getframe
     for d in range(depth + 1, depth + 12):
@@ -141,30 +137,21 @@ def _caller_site_slow(depth):
             known = (code, not (name.startswith(_ASYNCIO_DIR) or name == _THIS_FILE))
             _code_is_user[id(code)] = known
         if known[1]:
-            return _site(code, f.f_lasti)
+            return f
     return None
 
 
-_CODES = {}  # id(code) -> code, for every code object a site names (kept alive)
-SITE_BITS = 24  # instruction offsets are far below 16 MiB
-
-
-def _site(code, lasti):
-    key = id(code)
-    if key not in _CODES:
-        _CODES[key] = code
-    return (key << SITE_BITS) | lasti
-
-
-def _site_parts(site):
-    return _CODES[site >> SITE_BITS], site & ((1 << SITE_BITS) - 1)
+def _caller_site(depth):
+    """(code, instruction offset) of _caller_frame(depth + 1), or None."""
+    f = _caller_frame(depth + 1)
+    return None if f is None else (f.f_code, f.f_lasti)
 
 
 _getframemodulename = getattr(sys, "_getframemodulename", None)
 _SKIP_MODULES = ("asyncio.", __name__)
 _skip_module = {}  # module name -> whether spawn sites look past it
 if _getframemodulename is None:
-    _caller_site = _caller_site_slow  # noqa: F811
+    _caller_frame = _caller_frame_slow  # noqa: F811
 
 
 def _line_of(code, lasti):
@@ -189,7 +176,7 @@ _LINES = {}  # (id(code), offset) -> (code, line number)
 def _site_text(site):
     if site is None:
         return None
-    code, lasti = _site_parts(site)
+    code, lasti = site
     return format_frame(code.co_qualname, code.co_filename, _line_of(code, lasti))
 
 
@@ -197,7 +184,7 @@ def _site_place(site):
     """`file.py:42` of a site, for default names."""
     if site is None:
         return "?"
-    code, lasti = _site_parts(site)
+    code, lasti = site
     return f"{os.path.basename(code.co_filename)}:{_line_of(code, lasti)}"
 
 
@@ -206,7 +193,7 @@ def _info(task):
     install() or outside the factory."""
     info = _TASK_INFO.get(id(task))
     if info is None:
-        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None)
+        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None, 0)
     return info
 
 
@@ -829,12 +816,12 @@ class Instrumenter:
         creates, so everything it uses is a closure variable (no attribute
         or global lookups) and it does only what cannot wait: the parent,
         the time and the spawning frame exist only now."""
-        info, new_id, current, now, site = (
+        info, new_id, current, now, caller = (
             _TASK_INFO,
             _task_ids,
             _current_task,
             _time_ns,
-            _caller_site,
+            _caller_frame,
         )
         task_cls = _Task
 
@@ -847,7 +834,11 @@ class Instrumenter:
             if parent is not None:
                 known = info.get(id(parent))
                 parent = known[0] if known is not None else _info(parent)[0]
-            info[id(task)] = (next(new_id), parent, now(), site(2))
+            f = caller(2)
+            if f is None:
+                info[id(task)] = (next(new_id), parent, now(), None, 0)
+            else:
+                info[id(task)] = (next(new_id), parent, now(), f.f_code, f.f_lasti)
             return task
 
         if prev is None and sys.version_info < (3, 13):
@@ -859,7 +850,11 @@ class Instrumenter:
                 if parent is not None:
                     known = info.get(id(parent))
                     parent = known[0] if known is not None else _info(parent)[0]
-                info[id(task)] = (next(new_id), parent, now(), site(2))
+                f = caller(2)
+                if f is None:
+                    info[id(task)] = (next(new_id), parent, now(), None, 0)
+                else:
+                    info[id(task)] = (next(new_id), parent, now(), f.f_code, f.f_lasti)
                 return task
 
         return peepsweb_task_factory
@@ -1063,7 +1058,7 @@ class _SnapshotPass:
         node_id = self.task_nodes.get(key)
         if node_id is not None:
             return node_id
-        task_id, parent_id, spawned_at_ns, site = _info(t)
+        task_id, parent_id, spawned_at_ns, code, lasti = _info(t)
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__
@@ -1078,10 +1073,11 @@ class _SnapshotPass:
             attrs["spawned_at_ns"] = spawned_at_ns
         if parent_id is not None:
             attrs["parent_task_id"] = parent_id
-        if site is not None:
-            text = self.site_texts.get(site)
+        if code is not None:
+            key = (id(code), lasti)  # hashing a code object hashes its bytecode
+            text = self.site_texts.get(key)
             if text is None:
-                text = self.site_texts[site] = _site_text(site)
+                text = self.site_texts[key] = _site_text((code, lasti))
             attrs["spawn_backtrace"] = text
         if task_id in self.last_waker:
             attrs["last_wake_from_task_id"] = self.last_waker[task_id]
