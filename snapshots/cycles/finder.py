@@ -441,9 +441,12 @@ def find_candidates(pairs, source=None, *, graph=None):
             (members, cycle, confidence, reason, up if len(up) <= KEEP_UPSTREAM else None)
         )
 
-    # One task lookup for the union of every upstream set.
+    # One task lookup for the union of every upstream set; the members'
+    # kinds are known already, and in a big cycle they are most of it.
     union_ids = np.flatnonzero(union).tolist()
-    tasks = source.task_ids({ids[i] for i in union_ids})
+    member_set = set(member_ids)
+    tasks = source.task_ids({ids[i] for i in union_ids} - member_set)
+    tasks.update(m for m in member_set if infos[m].kind == "task")
     is_task = np.zeros(graph.n, dtype=bool)
     is_task[[i for i in union_ids if ids[i] in tasks]] = True
 

@@ -46,7 +46,7 @@ VERSION = 1
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8
-IN_BATCH = 500  # for the ORM queries below (traces, frames): few rows
+IN_BATCH = 500  # for the ORM query of frame texts: few rows
 TRACES_PER_TASK = 1  # the report and page show the newest one
 FRAMES_PER_TRACE = 64
 MAX_FRAME_CHARS = 2000
@@ -86,34 +86,46 @@ def _quoted(model, *fields):
 
 
 def _in_batch_size():
-    if connection.vendor == "sqlite":
-        return max(100, min(10_000, (connection.features.max_query_params or 999) - 50))
-    return 10_000
+    """SQLite: as many ids per IN list as its parameter limit allows."""
+    return max(100, min(10_000, (connection.features.max_query_params or 999) - 50))
 
 
 def select_in(model, fields, process_ids, key_field, keys):
-    """Rows of `fields` of `model` in these captures whose `key_field` is
-    one of `keys`, through a raw cursor (the ORM's per-query overhead
-    dominates once a cycle has thousands of nodes). PostgreSQL gets one
-    `= ANY(array)` per batch, SQLite an IN list as long as it allows."""
+    """Rows of `fields` of `model` in these captures whose text `key_field`
+    is one of `keys`, through a raw cursor (the ORM's per-query overhead
+    dominates once a cycle has thousands of nodes).
+
+    PostgreSQL gets the keys as one JSON array joined to the table, so the
+    planner probes the (process, key) index once per key; `= ANY(array)`
+    sent the same keys as an array literal that psycopg quotes element by
+    element, and past a few thousand keys the planner scanned the table
+    instead (measured on 12,000 node ids of the 1M-edge benchmark: 400 ms vs
+    240 ms). SQLite gets IN lists as long as it allows."""
     if not process_ids or not keys:
         return
     table, cols = _quoted(model, *fields, "process", key_field)
     *columns, proc_col, key_col = cols
     keys = list(keys)
-    size = _in_batch_size()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT {', '.join('t.' + c for c in columns)}"
+                f" FROM jsonb_array_elements_text(%s::jsonb) AS k(v)"
+                f" JOIN {table} AS t ON t.{key_col} = k.v WHERE t.{proc_col} = ANY(%s)",
+                [orjson.dumps(keys).decode(), list(process_ids)],
+            )
+            yield from cursor.fetchall()
+            return
+        size = _in_batch_size()
+        procs = ", ".join(["%s"] * len(process_ids))
         for i in range(0, len(keys), size):
             batch = keys[i : i + size]
-            if connection.vendor == "postgresql":
-                sql = f"{proc_col} = ANY(%s) AND {key_col} = ANY(%s)"
-                params = [list(process_ids), batch]
-            else:
-                procs = ", ".join(["%s"] * len(process_ids))
-                marks = ", ".join(["%s"] * len(batch))
-                sql = f"{proc_col} IN ({procs}) AND {key_col} IN ({marks})"
-                params = [*process_ids, *batch]
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {sql}", params)
+            marks = ", ".join(["%s"] * len(batch))
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {table}"
+                f" WHERE {proc_col} IN ({procs}) AND {key_col} IN ({marks})",
+                [*process_ids, *batch],
+            )
             yield from cursor.fetchall()
 
 
@@ -138,6 +150,17 @@ def _json(value):
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _json_list(value):
+    """A JSONField list from a raw cursor: decoded on SQLite, already a list
+    on PostgreSQL."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return []
+    return value if isinstance(value, list) else []
 
 
 class ScopeNodes(NodeSource):
@@ -230,42 +253,41 @@ def _node_json(info):
 
 def _traces(scope, task_ids):
     """Newest pending traces of these tasks, frames resolved to text."""
+    fields = ("node_id", "at_ns", "id", "process", "duration_us", "frame_ids")
+    rows = select_in(PendingTrace, fields, scope.process_ids, "node_id", task_ids)
     traces = {}
-    for batch in _batches(task_ids):
-        rows = PendingTrace.objects.filter(
-            process_id__in=scope.process_ids, node_id__in=batch
-        ).order_by("-at_ns", "-id")
-        for t in rows:
-            kept = traces.setdefault(t.node_id, [])
-            if len(kept) < TRACES_PER_TASK:
-                kept.append(t)
+    for node_id, at_ns, _, process_id, duration_us, frame_ids in sorted(rows, reverse=True):
+        kept = traces.setdefault(node_id, [])
+        if len(kept) < TRACES_PER_TASK:
+            frame_ids = _json_list(frame_ids)
+            kept.append((process_id, at_ns, duration_us, frame_ids))
     keys = {}
     for kept in traces.values():
-        for t in kept:
-            for fid in (t.frame_ids or [])[:FRAMES_PER_TRACE]:
+        for process_id, _, _, frame_ids in kept:
+            for fid in frame_ids[:FRAMES_PER_TRACE]:
                 if isinstance(fid, int) and not isinstance(fid, bool):
-                    keys.setdefault(t.process_id, set()).add(fid)
+                    keys.setdefault(process_id, set()).add(fid)
     texts = {}
     for process_id, wanted in keys.items():
         for batch in _batches(sorted(wanted)):
             rows = Frame.objects.filter(process_id=process_id, frame_key__in=batch)
             for key, text in rows.values_list("frame_key", "text"):
                 texts[(process_id, key)] = text[:MAX_FRAME_CHARS]
-    out = {}
-    for node_id, kept in traces.items():
-        out[node_id] = [
+    return {
+        node_id: [
             {
-                "at_ns": t.at_ns,
-                "duration_us": t.duration_us,
-                "frame_count": len(t.frame_ids or []),
+                "at_ns": at_ns,
+                "duration_us": duration_us,
+                "frame_count": len(frame_ids),
                 "frames": [
-                    texts.get((t.process_id, fid), f"<frame {fid} missing>")
-                    for fid in (t.frame_ids or [])[:FRAMES_PER_TRACE]
+                    texts.get((process_id, fid), f"<frame {fid} missing>")
+                    for fid in frame_ids[:FRAMES_PER_TRACE]
                 ],
             }
-            for t in kept
+            for process_id, at_ns, duration_us, frame_ids in kept
         ]
-    return out
+        for node_id, kept in traces.items()
+    }
 
 
 @contextmanager

@@ -6,8 +6,12 @@ the diff."""
 import os
 from pathlib import Path
 
+import pytest
+
 from snapshots.cycles import report, service
+from snapshots.ingest import ingest_document
 from snapshots.scope import resolve_scope
+from tests.cycles.helpers import document, task
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -78,3 +82,29 @@ def test_durations_read_naturally():
     assert report.fmt_duration_ns(41_500_000_000) == "41.5 s"
     assert report.fmt_duration_ns(600 * 10**9) == "10 min 0 s"
     assert report.fmt_duration_ns(3 * 3600 * 10**9) == "3 h 0 min"
+
+
+@pytest.mark.django_db
+def test_each_participant_shows_its_newest_trace_only():
+    a, b = task("tr-1", 1, "a"), task("tr-1", 2, "b")
+    traces = [
+        {"task_id": 1, "at_ns": 100, "duration_us": 1, "frame_ids": [1]},
+        {"task_id": 1, "at_ns": 300, "duration_us": 3, "frame_ids": [2, 1]},
+        {"task_id": 1, "at_ns": 200, "duration_us": 2, "frame_ids": [1]},
+        {"task_id": 2, "at_ns": 50, "duration_us": 9, "frame_ids": [3]},
+    ]
+    frames = {"1": "old_frame\n    at a.py:1", "2": "new_frame\n    at a.py:2", "3": "b_frame"}
+    doc = document("tr-1", [a, b], [(a[0], b[0]), (b[0], a[0])], traces, frames)
+    proc = ingest_document(doc, source="test")
+    result = service.cycle_result(resolve_scope(proc.snapshot_id))
+    assert result["traces"] == {
+        a[0]: [
+            {
+                "at_ns": 300,
+                "duration_us": 3,
+                "frame_count": 2,
+                "frames": ["new_frame\n    at a.py:2", "old_frame\n    at a.py:1"],
+            }
+        ],
+        b[0]: [{"at_ns": 50, "duration_us": 9, "frame_count": 1, "frames": ["b_frame"]}],
+    }
