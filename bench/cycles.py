@@ -25,40 +25,18 @@ the end (it matters with DATABASE_URL).
 """
 
 import argparse
-import atexit
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.benchdb import setup_django  # noqa: E402
+
 KEY = "bench-cycles-1"
-
-
-def setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-    if not os.environ.get("DATABASE_URL"):
-        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-cycles-")
-        # hundreds of MB for a million edges: removed when the run ends
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-        os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # Tables from migrations when there are any, straight from the models
-    # otherwise (as the tests do with --no-migrations).
-    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
-        settings.MIGRATION_MODULES = {"snapshots": None}
-    call_command("migrate", run_syncdb=True, verbosity=0)
 
 
 class Builder:
@@ -196,7 +174,7 @@ def main():
     parser.add_argument("--skip-tarjan", action="store_true")
     args = parser.parse_args()
 
-    setup_django()
+    setup_django("cycles")
     from django.db import connection
 
     from snapshots.ingest import ingest_document

@@ -25,7 +25,6 @@ script. The ratio printed is (b) / (server page + (a)).
 """
 
 import argparse
-import atexit
 import json
 import os
 import random
@@ -41,25 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.benchdb import setup_django  # noqa: E402
+
 CYTOSCAPE = ("cytoscape@3.34.4", "cytoscape-dagre@4.0.1")
 KEY = "svc-1"
-
-
-def setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-    if not os.environ.get("DATABASE_URL"):
-        tmp = tempfile.mkdtemp(prefix="peepsweb-graph-bench-db-")
-        os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
-        settings.MIGRATION_MODULES = {"snapshots": None}
-    call_command("migrate", run_syncdb=True, verbosity=0)
 
 
 def make_doc(background=10_000, seed=1):
@@ -226,7 +210,7 @@ def main():
         "--chromium", default=os.environ.get("PEEPSWEB_CHROMIUM", "/usr/bin/chromium")
     )
     args = parser.parse_args()
-    setup_django()
+    setup_django("graph")
 
     from django.test import Client
 

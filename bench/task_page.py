@@ -46,7 +46,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
 
-    task_table.setup_django()
+    task_table.setup_django("task-page")
     from django.db import connection
     from django.test import Client
 

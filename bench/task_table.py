@@ -18,18 +18,16 @@ The benchmark snapshot is deleted at the end (it matters with DATABASE_URL).
 """
 
 import argparse
-import atexit
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.benchdb import setup_django  # noqa: E402
 
 STATES = ["pending"] * 6 + ["running", "ready", "completed", "failed", "sleeping", "weird"]
 
@@ -47,25 +45,6 @@ CASES = [
     ("q=/^conn_4[0-9]_/", {"q": "/^conn_4[0-9]_/"}),
     ("page 1000, node_id", {"sort": "node_id", "page": 1000}),
 ]
-
-
-def setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-    if not os.environ.get("DATABASE_URL"):
-        tmp = tempfile.mkdtemp(prefix="peepsweb-bench-task-table-")
-        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-        os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # Tables from migrations when there are any, straight from the models
-    # otherwise (as the tests do with --no-migrations).
-    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
-        settings.MIGRATION_MODULES = {"snapshots": None}
-    call_command("migrate", run_syncdb=True, verbosity=0)
 
 
 def make_doc(n_tasks, seed=1):
@@ -148,7 +127,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
 
-    setup_django()
+    setup_django("task-table")
     from django.db import connection
     from django.test import Client
 

@@ -1,0 +1,32 @@
+"""Django for a benchmark script: settings, a database, the tables.
+
+With DATABASE_URL the benchmark uses that database (e.g. under
+`scripts/pg run`); without it, a SQLite file in a temp dir that is removed
+when the run ends (hundreds of MB for the big snapshots)."""
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_django(name):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
+    if not os.environ.get("DATABASE_URL"):
+        tmp = tempfile.mkdtemp(prefix=f"peepsweb-bench-{name}-")
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+        os.environ["SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # Tables from migrations when there are any, straight from the models
+    # otherwise (as the tests do with --no-migrations).
+    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
+        settings.MIGRATION_MODULES = {"snapshots": None}
+    call_command("migrate", run_syncdb=True, verbosity=0)
