@@ -2,14 +2,19 @@
 accept/reject, same status, same path, same message (and, for accepted
 bodies, the same nodes, edges, unresolved edges, wakes and traces).
 
-The server's rules are snapshots.ingest.validate (parse_document, then
-iter_edges as the store does); the client's are peepsweb.client.validate,
-a standard-library mirror of them. A hand-written corpus covers each rule;
+Both run the one set of rules in peepsweb.contract; what differs is the JSON
+library behind them (orjson on the server, `json` on the client: attrs_json
+parsing, the stored attrs text and its limits, values quoted in messages)
+and what each keeps. The server's side is snapshots.ingest.validate
+(parse_document, then iter_edges as the store does), the client's
+peepsweb.client.validate. A hand-written corpus covers each rule;
 hypothesis then mutates the example snapshots at random paths.
 """
 
 import copy
 import json
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -21,6 +26,7 @@ from peepsweb.client import validate as client
 from snapshots.ingest import validate as server
 from snapshots.ingest.errors import IngestError
 from tests.support.examples import example_names, read_example
+from tests.support.processes import REPO_ROOT
 
 SMALL_LIMITS = dict(
     body_bytes=10_000, nodes=5, edges=6, string_bytes=200, attrs_bytes=300, attrs_depth=4
@@ -430,3 +436,16 @@ def test_a_node_kind_that_is_an_array_is_a_400_on_both_sides():
     # Found by the random mutations: the server once raised TypeError (a 500).
     doc = edit(lambda d: d["nodes"][0].update(kind=["task"]))
     assert assert_same(doc)[:3] == ("error", 400, "nodes[0].kind")
+
+
+def test_the_shared_rules_and_the_client_validator_need_only_the_standard_library():
+    # -S: no site-packages at all, so importing Django or orjson would fail.
+    code = (
+        "import sys; sys.path.insert(0, '.');"
+        "from peepsweb.client.validate import check_document;"
+        "check_document({'process': 'p', 'proc_key': 'p-1', 'nodes': []})"
+    )
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=REPO_ROOT, capture_output=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr.decode()

@@ -52,6 +52,16 @@ def test_a_task_id_missing_from_attrs_comes_from_the_node_id():
     assert node("task:svc-1:7").task_id == 7
 
 
+def test_a_node_id_ending_in_a_superscript_digit_gives_no_task_id():
+    # "²" is a digit to str.isdigit() but not to int(): once a 500.
+    doc = small_doc()
+    del doc["nodes"][0]["attrs"]["task_id"]
+    doc["nodes"][0]["id"] = "task:svc-1:²"
+    doc["edges"] = []
+    ingest_document(doc)
+    assert node("task:svc-1:²").task_id is None
+
+
 def test_a_task_id_beyond_64_bits_is_left_in_attrs_only():
     doc = small_doc()
     doc["nodes"][0]["attrs"]["task_id"] = 2**63
