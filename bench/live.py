@@ -24,6 +24,19 @@
    (none, 4, 200, stalled, none, ...) and medians are kept. Target:
    throughput with 200 clients >= 90% of without.
 
+   A run is 150 POSTs (about 10 s): sustained ingest. With short runs the
+   start-up transient (the publisher's burst after a quiet spell, and the
+   debt of its last round, paid after the run) weighed as much as the
+   steady state.
+
+   Under each setting, where the CPU went, per POSTed snapshot, from
+   /proc: the server's request threads, its publisher thread (named
+   "live-publisher"), its event loop (HTTP parsing, websocket frames), the
+   PostgreSQL backends (scripts/pg's postmaster and children), the clients
+   process, this process's posting threads, and the rest of the machine
+   (other people's jobs: on a shared machine they move the ratios more than
+   anything measured here).
+
 Also printed: the time the publisher spends per stored snapshot (rendering
 the fragments once + group_send), measured in-process on the same data.
 """
@@ -266,6 +279,80 @@ def stop_clients(process):
             process.kill()
 
 
+# -- where the CPU goes -----------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(stat_path):
+    """(own, reaped children's) CPU seconds of a process or thread."""
+    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
+
+
+def postgres_cpu():
+    """CPU seconds of the throwaway PostgreSQL (scripts/pg): the postmaster,
+    its live backends, and the backends that already exited (cutime)."""
+    pg_dir = os.environ.get("PEEPSWEB_PG_DIR")
+    if not pg_dir:
+        return 0.0
+    try:
+        postmaster = int(Path(pg_dir, "data", "postmaster.pid").read_text().split()[0])
+        own, reaped = proc_cpu(f"/proc/{postmaster}/stat")
+    except (OSError, ValueError):
+        return 0.0
+    total = own + reaped
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text.rsplit(")", 1)[1].split()[1]) == postmaster:
+            total += proc_cpu(stat)[0]
+    return total
+
+
+def machine_busy():
+    """CPU seconds the machine spent busy, and of those in interrupts (the
+    kernel's network work, which no process is charged for) (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / TICK, (values[5] + values[6]) / TICK
+
+
+def cpu_sample(server_pid, clients):
+    """CPU seconds so far, per part of the system under test."""
+    total = proc_cpu(f"/proc/{server_pid}/stat")[0]
+    publisher = loop = 0.0
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            own = proc_cpu(task / "stat")[0]
+        except OSError:
+            continue
+        if comm == "live-publisher":
+            publisher += own
+        elif task.name == str(server_pid):
+            loop = own
+    sample = {
+        "server: request threads (ingest)": total - publisher - loop,
+        "server: publisher thread (render)": publisher,
+        "server: event loop (HTTP, sockets)": loop,
+        "postgres (all backends)": postgres_cpu(),
+        "websocket clients process": proc_cpu(f"/proc/{clients.pid}/stat")[0] if clients else 0.0,
+        "bench posting threads": sum(os.times()[:2]),
+    }
+    sample["machine"], sample["kernel: interrupts (network)"] = machine_busy()
+    return sample
+
+
+def cpu_delta(before, after):
+    delta = {k: after[k] - before[k] for k in after}
+    ours = sum(v for k, v in delta.items() if k != "machine")
+    delta["other processes (not this bench)"] = max(0.0, delta.pop("machine") - ours)
+    return delta
+
+
 # -- publisher cost ---------------------------------------------------------------
 
 
@@ -289,6 +376,22 @@ def render_cost(repeat):
     return statistics.median(times)
 
 
+def report_latency(rows, every):
+    rtt = statistics.median(r for r, _ in rows)
+    print(f"\n1. update latency over {len(rows)} POSTs, one every {every:g} s (medians)")
+    print(f"   POST round trip                        {ms(rtt)}")
+    for tab in ("list", "tasks"):
+        lat = statistics.median(seen[tab] for _, seen in rows)
+        p90 = sorted(seen[tab] for _, seen in rows)[int(len(rows) * 0.9) - 1]
+        print(
+            f"   POST returned -> visible, {tab:5} tab    {ms(lat)}   (p90 {ms(p90).strip()})"
+            f"   ratio to round trip {max(lat, 0) / rtt:5.2f}  (target <= 2)"
+        )
+    worst = max(statistics.median(seen[t] for _, seen in rows) for t in ("list", "tasks"))
+    print(f"   => ratio (worse tab) {max(worst, 0) / rtt:.2f}  target <= 2")
+    return rtt
+
+
 def ms(seconds):
     return f"{seconds * 1000:8.1f} ms"
 
@@ -304,9 +407,15 @@ def main():
         "--every", type=float, default=1.0, help="seconds between latency POSTs (a pushing process)"
     )
     parser.add_argument("--runs", type=int, default=3, help="throughput runs per setting")
-    parser.add_argument("--per-run", type=int, default=60, help="POSTs per throughput run")
+    parser.add_argument(
+        "--per-run",
+        type=int,
+        default=150,
+        help="POSTs per throughput run (about 10 s: sustained ingest)",
+    )
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--no-latency", action="store_true", help="skip part 1 (browser)")
     args = parser.parse_args()
 
     setup_database()
@@ -316,28 +425,22 @@ def main():
     server = start_server(log_dir)
     print(f"database: {connection.vendor}; daphne at {server.url}; {NODES}-node snapshots")
     try:
-        rows = latency(server.url, args.posts, args.every)
-        rtt = statistics.median(r for r, _ in rows)
-        print(f"\n1. update latency over {len(rows)} POSTs, one every {args.every:g} s (medians)")
-        print(f"   POST round trip                        {ms(rtt)}")
-        for tab in ("list", "tasks"):
-            lat = statistics.median(seen[tab] for _, seen in rows)
-            p90 = sorted(seen[tab] for _, seen in rows)[int(len(rows) * 0.9) - 1]
-            print(
-                f"   POST returned -> visible, {tab:5} tab    {ms(lat)}   (p90 {ms(p90).strip()})"
-                f"   ratio to round trip {max(lat, 0) / rtt:5.2f}  (target <= 2)"
-            )
-        worst = max(statistics.median(seen[t] for _, seen in rows) for t in ("list", "tasks"))
-        print(f"   => ratio (worse tab) {max(worst, 0) / rtt:.2f}  target <= 2")
+        rows = [] if args.no_latency else latency(server.url, args.posts, args.every)
+        rtt = report_latency(rows, args.every) if rows else None
 
         bodies = [json.dumps(make_doc(f"t{i:04d}x")).encode() for i in range(args.per_run)]
         results = {"none": [], "one": [], "idle": [], "stalled": []}
+        cpu = {setting: [] for setting in results}
         for _ in range(args.runs):
             for setting in results:
                 count = {"none": 0, "one": len(TOPICS)}.get(setting, args.clients)
                 clients = with_clients(server.url, count, read=setting != "stalled")
                 try:
+                    before, started = cpu_sample(server.process.pid, clients), time.perf_counter()
                     results[setting].append(throughput(server.url, bodies, args.senders))
+                    wall = time.perf_counter() - started
+                    spent = cpu_delta(before, cpu_sample(server.process.pid, clients))
+                    cpu[setting].append((wall, spent))
                 finally:
                     stop_clients(clients)
         base = statistics.median(results["none"])
@@ -357,9 +460,42 @@ def main():
                 f"ratio {value / base:5.2f}{'  (target >= 0.90)' if setting == 'idle' else ''}"
             )
 
+        print(
+            f"\n   where the CPU goes: ms of CPU per POSTed snapshot (sum of {args.runs} runs;"
+            " 2 cores = 2000 ms per s)"
+        )
+        print(f"   {'':36}" + "".join(f"{setting:>9}" for setting in cpu))
+        for part in cpu["none"][0][1]:
+            cells = []
+            for runs in cpu.values():
+                seconds = sum(spent[part] for _, spent in runs)
+                cells.append(f"{seconds * 1000 / (len(runs) * args.per_run):9.1f}")
+            print(f"   {part:36}" + "".join(cells))
+        cells = [
+            f"{100 * sum(sum(s.values()) for _, s in runs) / sum(w for w, _ in runs) / 2:8.0f}%"
+            for runs in cpu.values()
+        ]
+        print(f"   {'machine busy (both cores)':36}" + "".join(cells))
+        ours = {
+            setting: sum(
+                sum(v for k, v in spent.items() if not k.startswith("other")) for _, spent in runs
+            )
+            / (len(runs) * args.per_run)
+            for setting, runs in cpu.items()
+        }
+        print(
+            f"   {'this bench and its server, total':36}"
+            + "".join(f"{ours[setting] * 1000:9.1f}" for setting in cpu)
+        )
+        print(
+            f"   => CPU per snapshot, no client / {args.clients} idle clients:"
+            f" {ours['none'] / ours['idle']:.2f} (what the ratio would be on a machine"
+            " of our own, where ingest is CPU-bound; others' jobs do not move it)"
+        )
+
         cost = render_cost(9)
         print("\n3. one publisher round with every kind of page open (rendered once, in-process)")
-        print(f"   {ms(cost)}  =  {cost / rtt:.0%} of the POST round trip")
+        print(f"   {ms(cost)}" + (f"  =  {cost / rtt:.0%} of the POST round trip" if rtt else ""))
     except BaseException:
         print(f"--- server log ---\n{server.log()}")
         raise

@@ -142,10 +142,11 @@ PEEPSWEB_GRAPH_MAX_EDGES = envint("PEEPSWEB_GRAPH_MAX_EDGES", 600)
 PEEPSWEB_LIVE_WINDOW_S = envint("PEEPSWEB_LIVE_WINDOW_S", 30)
 PEEPSWEB_STUCK_REQUEST_S = envint("PEEPSWEB_STUCK_REQUEST_S", 5)
 PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
-# Share of one CPU the live publisher may spend rendering page updates
-# (snapshots/live/publish.py): higher = fresher pages under sustained ingest,
-# lower = more CPU left to ingest.
-PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.08"))
+# Share of one CPU (its own CPU plus the PostgreSQL backend's) the live
+# publisher may spend rendering page updates while requests are being served
+# (snapshots/live/publish.py; an idle server renders at once): higher =
+# fresher pages under sustained ingest, lower = more CPU left to ingest.
+PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.04"))
 
 LOGGING = {
     "version": 1,

@@ -294,6 +294,14 @@ def _order_by(sort):
     """`name` ascending, `-name` descending; nulls last either way, then the
     row id so that pages never overlap or skip rows."""
     if not sort:
+        if connection.vendor == "postgresql":
+            # Same order, but not through the primary key index: for
+            # `process_id IN (...) ORDER BY id LIMIT 50` PostgreSQL walks
+            # that index from the table's first row, filtering every older
+            # snapshot's nodes on the way (the newest process's rows are
+            # last), which grows with the table: 150 ms at 500,000 nodes.
+            # "id + 0" makes it read the process's rows by index and sort.
+            return [(F("id") + Value(0)).asc()]
         return [F("id").asc()]
     name = sort[1:] if sort.startswith("-") else sort
     descending = sort.startswith("-")

@@ -25,7 +25,9 @@ newest complete snapshot; {"event": "fragments", "topic": "...", "html":
 """
 
 import asyncio
+import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +35,8 @@ from dataclasses import dataclass
 import orjson
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.dispatch import receiver
 from django.http import HttpRequest, QueryDict
 from django.template.loader import render_to_string
@@ -46,15 +49,109 @@ from snapshots.signals import process_snapshot_stored
 
 log = logging.getLogger(__name__)
 
-# The worker's CPU budget: rendering shares the server's CPU (and Python's
-# GIL) with ingest, so on average it may use settings.PEEPSWEB_LIVE_RENDER_SHARE
-# of one CPU, and up to RENDER_BURST_S of CPU time back to back after a quiet
-# spell. A lone snapshot is thus rendered at once; under sustained ingest the
-# pages update every (round CPU time / share) seconds, whatever the ingest
-# rate, and ingest keeps the rest (bench/live.py measures both sides).
-DEFAULT_RENDER_SHARE = 0.08
-RENDER_BURST_S = 0.3
+# The worker's budget. Rendering shares the server's CPU (and Python's GIL)
+# with ingest, and on PostgreSQL part of a round's cost is the database
+# backend's work for its queries, in another process. So a round is charged
+# its own CPU time plus that backend's (RoundCost), and the budget refills
+# at two rates (RenderBudget, ServerActivity):
+# - while the server has served no HTTP request for QUIET_AFTER_S, at
+#   IDLE_RATE: nothing is competing, so a lone snapshot (or a process
+#   pushing every second) is rendered at once, every time;
+# - while a request is in flight, at settings.PEEPSWEB_LIVE_RENDER_SHARE of
+#   one CPU, so under sustained ingest pages update every (round cost /
+#   share) seconds, whatever the ingest rate, and ingest keeps the rest.
+# bench/live.py measures both sides.
+DEFAULT_RENDER_SHARE = 0.04
+IDLE_RATE = 1.0
+RENDER_BURST_S = 0.1
 SEND_TIMEOUT_S = 5
+# Gaps shorter than this between requests are still "serving".
+QUIET_AFTER_S = 0.1
+# A request whose end was never signalled (an exception in the server
+# itself) must not keep the server "busy" for ever.
+STALE_REQUEST_S = 120
+
+
+class ServerActivity:
+    """Counts the HTTP requests in flight in this process (Django's
+    request_started / request_finished) and the wall time during which the
+    server was serving: with a request in flight, or within `grace` seconds
+    of the last one's end (the gap between two POSTs of a busy client is not
+    a quiet spell). That is the time rendering would compete with serving."""
+
+    def __init__(self, clock=time.monotonic, grace=QUIET_AFTER_S):
+        self.clock = clock
+        self.grace = grace
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.busy_total = 0.0  # busy seconds before busy_since / tail_from
+        self.busy_since = None  # start of the current spell with requests
+        self.tail_from = None  # when the last request ended (in_flight == 0)
+        self.last_event = clock()
+
+    def started(self):
+        with self.lock:
+            now = self.clock()
+            self._expire(now)
+            if self.in_flight == 0:
+                self.busy_total += self._tail(now)
+                self.tail_from = None
+                self.busy_since = now
+            self.in_flight += 1
+            self.last_event = now
+
+    def finished(self):
+        with self.lock:
+            now = self.clock()
+            if self.in_flight > 0:
+                self.in_flight -= 1
+                if self.in_flight == 0:
+                    self.busy_total += now - self.busy_since
+                    self.tail_from = now
+            self.last_event = now
+
+    def busy_seconds(self):
+        """Wall seconds spent serving, ever (monotonic)."""
+        with self.lock:
+            now = self.clock()
+            self._expire(now)
+            if self.in_flight:
+                return self.busy_total + (now - self.busy_since)
+            return self.busy_total + self._tail(now)
+
+    def _tail(self, now):
+        if self.tail_from is None:
+            return 0.0
+        return min(now - self.tail_from, self.grace)
+
+    def _expire(self, now):
+        if self.in_flight and now - self.last_event > STALE_REQUEST_S:
+            self.busy_total += now - self.busy_since
+            self.in_flight = 0
+            self.tail_from = None
+
+    @contextlib.contextmanager
+    def serving(self):
+        """Count work that is not an HTTP request (an agent's snapshot
+        arriving over its socket) as serving too."""
+        self.started()
+        try:
+            yield
+        finally:
+            self.finished()
+
+
+server_activity = ServerActivity()
+
+
+@receiver(request_started, dispatch_uid="live.activity.started")
+def on_request_started(sender, **kwargs):
+    server_activity.started()
+
+
+@receiver(request_finished, dispatch_uid="live.activity.finished")
+def on_request_finished(sender, **kwargs):
+    server_activity.finished()
 
 
 @receiver(process_snapshot_stored, dispatch_uid="live.publish")
@@ -111,6 +208,7 @@ class Publisher:
         # layer's queues belong to it, so its group_send must run there.
         self.loop = None
         self.own_loop = None
+        self.last_round = None  # the RoundCost of the latest round
 
     def submit(self, changes):
         with self.cond:
@@ -130,6 +228,7 @@ class Publisher:
         return True
 
     def run(self):
+        name_os_thread("live-publisher")
         share = getattr(settings, "PEEPSWEB_LIVE_RENDER_SHARE", DEFAULT_RENDER_SHARE)
         budget = RenderBudget(share, RENDER_BURST_S)
         while True:
@@ -137,19 +236,26 @@ class Publisher:
                 while not self.pending:
                     self.cond.wait()
             # Changes keep coalescing while the budget refills.
-            time.sleep(budget.wait())
+            budget.wait_until_ready()
             with self.cond:
                 changes, self.pending, self.busy = self.pending, Changes(), True
-            # CPU time, not wall time: waiting for the GIL or the database
-            # while ingest runs takes nothing from ingest.
-            started = time.thread_time()
+            cost = RoundCost()
             try:
-                self.publish(changes)
+                with cost.measure():
+                    self.publish(changes)
             except Exception:  # a broken page must not stop later updates
                 log.exception("live: could not publish %s", changes)
             finally:
                 close_old_connections()
-                budget.spend(time.thread_time() - started)
+                budget.spend(cost.seconds)
+                self.last_round = cost
+                log.debug(
+                    "live: round of %s: cpu %.1f ms, database %.1f ms, %d queries",
+                    changes,
+                    cost.cpu * 1000,
+                    cost.db_cpu * 1000,
+                    cost.queries,
+                )
                 with self.cond:
                     self.busy = False
                     self.cond.notify_all()
@@ -201,26 +307,108 @@ class Publisher:
             self.own_loop.run_until_complete(layer.group_send(group, message))
 
 
-class RenderBudget:
-    """A token bucket of rendering CPU seconds: `share` of wall-clock time
-    flows in, up to `burst`; a round spends the CPU time it took (it may go
-    negative, and the next round then waits until the debt is paid)."""
+class RoundCost:
+    """What a round takes from the server's CPUs: its thread's CPU time
+    (which includes SQLite's work: it runs in the thread), plus the CPU time
+    of the PostgreSQL backend that ran its queries when that runs on this
+    machine (read from /proc; there it competes with ingest for the same
+    cores). Wall time would be wrong: under load it mostly measures waiting
+    for the GIL and for a core, while ingest uses them."""
 
-    def __init__(self, share, burst):
+    def __init__(self):
+        self.cpu = 0.0
+        self.db_cpu = 0.0
+        self.queries = 0
+        self._backend = None  # (stat path, CPU seconds at the round's first query)
+
+    @property
+    def seconds(self):
+        return self.cpu + self.db_cpu
+
+    @contextlib.contextmanager
+    def measure(self):
+        started = time.thread_time()
+        try:
+            with connection.execute_wrapper(self._query):
+                yield
+        finally:
+            self.cpu += time.thread_time() - started
+            if self._backend is not None:
+                path, before = self._backend
+                self.db_cpu += max(0.0, (process_cpu(path) or before) - before)
+
+    def _query(self, execute, sql, params, many, context):
+        if self.queries == 0:
+            path = local_backend_stat(context["connection"])
+            before = process_cpu(path) if path else None
+            self._backend = (path, before) if before is not None else None
+        self.queries += 1
+        return execute(sql, params, many, context)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
+
+def local_backend_stat(db):
+    """/proc/PID/stat of the PostgreSQL backend serving `db` (a Django
+    connection wrapper) when the server runs on this machine, else None."""
+    if db.vendor != "postgresql" or db.settings_dict.get("HOST", "") not in LOCAL_HOSTS:
+        return None
+    try:
+        pid = db.connection.info.backend_pid
+        with open(f"/proc/{pid}/comm") as comm:
+            if comm.read().strip() != "postgres":
+                return None
+    except (AttributeError, OSError):
+        return None
+    return f"/proc/{pid}/stat"
+
+
+def process_cpu(stat_path):
+    """User + system CPU seconds of a process, or None if it is gone."""
+    try:
+        with open(stat_path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class RenderBudget:
+    """A token bucket of rendering seconds (RoundCost). It refills at
+    `share` per second while the server is serving a request and at
+    `idle_rate` per second while it is not, up to `burst`; a round spends
+    what it cost (the balance may go negative) and the next round waits
+    until the balance is back to zero."""
+
+    def __init__(self, share, burst, idle_rate=IDLE_RATE, activity=None):
         self.share = share
         self.burst = burst
+        self.idle_rate = idle_rate
+        self.activity = activity if activity is not None else server_activity
+        self.clock = self.activity.clock
         self.tokens = burst
-        self.at = time.monotonic()
+        self.at = self.clock()
+        self.busy_at = self.activity.busy_seconds()
 
     def _refill(self):
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.share)
-        self.at = now
+        now, busy = self.clock(), self.activity.busy_seconds()
+        busy_dt = min(busy - self.busy_at, now - self.at)
+        idle_dt = (now - self.at) - busy_dt
+        self.tokens = min(self.burst, self.tokens + busy_dt * self.share + idle_dt * self.idle_rate)
+        self.at, self.busy_at = now, busy
 
     def wait(self):
-        """Seconds to wait before the next round."""
+        """Seconds to wait before the next round if the server stays busy."""
         self._refill()
         return max(0.0, -self.tokens / self.share)
+
+    def wait_until_ready(self, step=0.05):
+        """Sleep until the balance is back to zero; in short steps, since the
+        server going idle speeds the refill up."""
+        while (needed := self.wait()) > 0:
+            time.sleep(min(step, needed))
 
     def spend(self, seconds):
         self._refill()
@@ -228,6 +416,18 @@ class RenderBudget:
 
 
 publisher = Publisher()
+
+
+def name_os_thread(name):
+    """Give the calling thread an OS-level name (Linux), so that per-thread
+    CPU accounting (/proc/PID/task/*/comm, top -H; bench/live.py) can tell
+    the publisher from the request threads. Best effort."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 def remember_loop():

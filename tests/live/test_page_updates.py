@@ -185,3 +185,22 @@ async def test_the_live_cycles_banner_appears_when_a_deadlock_lands():
 
     assert 'id="cycles-banner"' in html
     assert "live view" in html
+
+
+async def test_after_a_burst_of_snapshots_the_last_update_shows_the_final_state():
+    async with page_socket("list,tasks") as page:
+        for name in ("rpc_backend", "rpc_frontend", "taskgraph_workflow", "rpc_backend"):
+            await ingest(read_example(name))
+        await settled()
+
+        last = {}
+        while await page.receive_nothing() is False:
+            message = await page.receive_json_from()
+            if message["event"] == "fragments":
+                last[message["topic"]] = message["html"]
+
+    # Coalesced or not, what a page last received is what a reload shows.
+    assert last == {
+        "list": await fragment_of("/"),
+        "tasks": await fragment_of("/snapshots/live/tasks/"),
+    }
