@@ -18,7 +18,7 @@ Caching:
   default) under a key made of those captures (id, receive time, sizes). A
   new push changes the set and so the key; nothing can go stale.
 
-The stored result (CycleReport.result):
+The stored result (CycleReport.result, JSON text):
     {"version": 1,
      "candidates": [contract candidate objects, worst first],
      "truncated_from": 0 | number of cyclic components when over the cap,
@@ -353,17 +353,10 @@ def _live_key(scope):
 
 
 def _stored_result(snapshot_id):
-    """CycleReport.result through a raw cursor and orjson: a result with a
-    10,000-node cycle is megabytes of JSON, which json.loads (the ORM's way)
-    decodes several times slower."""
-    table, (result_col, snap_col) = _quoted(CycleReport, "result", "snapshot")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {result_col} FROM {table} WHERE {snap_col} = %s", [snapshot_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    result = _json(row[0])
-    return result or None
+    """CycleReport.result, decoded by orjson (megabytes for a big cycle)."""
+    rows = CycleReport.objects.filter(snapshot_id=snapshot_id).values_list("result_json")
+    text = next(iter(rows), (None,))[0]
+    return _json(text) or None
 
 
 def cycle_result(scope):
@@ -382,7 +375,10 @@ def cycle_result(scope):
     if stored is not None and stored.get("version") == VERSION:
         return stored
     result = compute(scope)
-    fields = {"candidate_count": len(result["candidates"]), "result": result}
+    fields = {
+        "candidate_count": len(result["candidates"]),
+        "result_json": orjson.dumps(result).decode(),
+    }
     try:
         with transaction.atomic():
             CycleReport.objects.update_or_create(snapshot_id=snapshot.id, defaults=fields)

@@ -81,7 +81,9 @@ def test_a_complete_snapshot_is_computed_once_and_then_read_from_the_cache(
     report = CycleReport.objects.get(snapshot_id=proc.snapshot_id)
     assert report.candidate_count == 1
     # Prove the second answer comes from the stored result, not a new computation.
-    report.result["candidates"][0]["score"] = 1234.5
+    result = report.result
+    result["candidates"][0]["score"] = 1234.5
+    report.result = result
     report.save()
     second = client.get(url).json()
     assert second["candidates"][0]["score"] == 1234.5
