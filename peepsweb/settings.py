@@ -142,6 +142,9 @@ PEEPSWEB_GRAPH_MAX_EDGES = envint("PEEPSWEB_GRAPH_MAX_EDGES", 600)
 PEEPSWEB_LIVE_WINDOW_S = envint("PEEPSWEB_LIVE_WINDOW_S", 30)
 PEEPSWEB_STUCK_REQUEST_S = envint("PEEPSWEB_STUCK_REQUEST_S", 5)
 PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
+# How often a server refreshes the Agent rows of the sockets it holds; rows
+# not refreshed for three times this long (their server died) are ignored.
+PEEPSWEB_AGENT_HEARTBEAT_S = float(os.environ.get("PEEPSWEB_AGENT_HEARTBEAT_S", "15"))
 # Share of one CPU (its own CPU plus the PostgreSQL backend's) the live
 # publisher may spend rendering page updates while requests are being served
 # (snapshots/live/publish.py; an idle server renders at once): higher =

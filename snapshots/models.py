@@ -9,8 +9,10 @@ snapshots/scope.py. Snapshots are immutable once complete.
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 import orjson
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -298,6 +300,21 @@ class CycleReport(models.Model):
         self.result_json = orjson.dumps(value).decode()
 
 
+class AgentQuerySet(models.QuerySet):
+    def alive(self):
+        """Connections whose server still holds the socket. The consumer
+        refreshes last_seen_at every PEEPSWEB_AGENT_HEARTBEAT_S; the rows of
+        a server that died (killed, crashed) stop being refreshed and drop
+        out here instead of counting as connected for ever."""
+        return self.filter(last_seen_at__gte=self._cutoff())
+
+    def stale(self):
+        return self.filter(last_seen_at__lt=self._cutoff())
+
+    def _cutoff(self):
+        return timezone.now() - timedelta(seconds=3 * settings.PEEPSWEB_AGENT_HEARTBEAT_S)
+
+
 class Agent(models.Model):
     """An instrumented process connected at /ws/agent/, for Jump to now.
 
@@ -310,6 +327,8 @@ class Agent(models.Model):
     proc_key = models.CharField(max_length=64)
     connected_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = AgentQuerySet.as_manager()
 
     class Meta:
         ordering = ["proc_key"]

@@ -62,7 +62,7 @@ def touch(channel_name):
 
 def forget(channel_name, proc_key):
     Agent.objects.filter(channel_name=channel_name).delete()
-    if not Agent.objects.filter(proc_key=proc_key).exists():
+    if not Agent.objects.alive().filter(proc_key=proc_key).exists():
         pull.mark_disconnected(proc_key)
     publish.agents_changed()
 

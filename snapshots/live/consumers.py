@@ -26,6 +26,7 @@ snapshot_id; ingest applies the same checks to both. The server keeps one
 process sees every agent when several daphne processes share a Redis layer.
 """
 
+import asyncio
 import zlib
 
 import orjson
@@ -73,6 +74,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     """An instrumented process (see the module docstring for the protocol)."""
 
     agent = None  # the hello, once received: {"process", "pid", "proc_key"}
+    heartbeat = None  # the task refreshing this connection's Agent row
 
     async def connect(self):
         publish.remember_loop()
@@ -83,6 +85,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         if self.agent is not None:
             await database_sync_to_async(agents.forget)(self.channel_name, self.agent["proc_key"])
 
@@ -121,7 +125,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         self.agent = hello
         await database_sync_to_async(agents.register)(self.channel_name, hello)
+        if self.heartbeat is None:
+            self.heartbeat = asyncio.create_task(self.keep_alive())
         await self.send_json({"type": "welcome", "proc_key": hello["proc_key"]})
+
+    async def keep_alive(self):
+        """Refresh the Agent row while this server holds the socket: if the
+        server dies, nobody calls disconnect(), and the row going stale is
+        what tells the other servers (Agent.objects.alive())."""
+        while True:
+            await asyncio.sleep(settings.PEEPSWEB_AGENT_HEARTBEAT_S)
+            await database_sync_to_async(agents.touch)(self.channel_name)
 
     async def snapshot(self, message):
         snapshot_id = message.get("snapshot_id")

@@ -276,7 +276,7 @@ class Publisher:
                 html = render_view("/snapshots/live/tasks/")
                 self.send(topics.LIVE_TASKS, fragments("tasks", html))
         if changes.agents and self.has_listeners(topics.AGENTS):
-            agents = list(Agent.objects.order_by("proc_key", "connected_at"))
+            agents = list(Agent.objects.alive().order_by("proc_key", "connected_at"))
             html = render_to_string("live/_agents.html", {"agents": agents})
             self.send(topics.AGENTS, fragments("agents", html))
 

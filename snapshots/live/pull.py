@@ -133,8 +133,9 @@ def start_pull(timeout_ms, now=None):
 def connected_agents():
     """One agent per proc_key (the most recently seen connection): a pull
     holds one capture per process."""
+    Agent.objects.stale().delete()  # left behind by a server that died
     newest = {}
-    for agent in Agent.objects.order_by("last_seen_at", "id"):
+    for agent in Agent.objects.alive().order_by("last_seen_at", "id"):
         newest[agent.proc_key] = agent
     return [newest[key] for key in sorted(newest)]
 
@@ -151,7 +152,7 @@ def finish_pull(snapshot_id):
         pending = ProcessSnapshot.objects.filter(
             snapshot_id=snapshot_id, status=ProcessSnapshot.PENDING
         )
-        still_connected = Agent.objects.values("proc_key")
+        still_connected = Agent.objects.alive().values("proc_key")
         pending.filter(proc_key__in=still_connected).update(
             status=ProcessSnapshot.TIMEOUT, status_detail="no reply before the deadline"
         )

@@ -97,7 +97,7 @@ def _iso(dt):
 
 
 def agent_list():
-    return list(Agent.objects.order_by("proc_key", "connected_at"))
+    return list(Agent.objects.alive().order_by("proc_key", "connected_at"))
 
 
 @require_GET

@@ -1,11 +1,14 @@
 """The agent socket: authentication, hello, and the Agent rows behind it."""
 
+import asyncio
 import gzip
+from datetime import timedelta
 
 import orjson
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 
 from peepsweb.asgi import application
 from snapshots.models import Agent, IngestEvent, IngestToken
@@ -173,3 +176,13 @@ async def test_the_agents_page_is_refreshed_when_an_agent_comes_and_goes():
     assert arrived["html"].strip().startswith('<div id="agents-table"')
     assert "vx-vfsd-51859" in arrived["html"]
     assert "vx-vfsd-51859" not in left["html"] and "No agent is connected" in left["html"]
+
+
+async def test_the_server_refreshes_the_row_while_it_holds_the_socket(settings):
+    settings.PEEPSWEB_AGENT_HEARTBEAT_S = 0.05
+    async with agent_socket(HELLO):
+        long_ago = timezone.now() - timedelta(hours=1)
+        await database_sync_to_async(Agent.objects.update)(last_seen_at=long_ago)
+        await asyncio.sleep(0.5)
+        seen = await database_sync_to_async(lambda: Agent.objects.get().last_seen_at)()
+        assert seen > long_ago + timedelta(minutes=59)

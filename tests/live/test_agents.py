@@ -1,15 +1,24 @@
 """The connected agents: GET /api/v1/agents and the Agents page."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
+from snapshots.live import pull
 from snapshots.models import Agent
 
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2025, 11, 22, 1, 2, 3, tzinfo=UTC)
 T1 = datetime(2025, 11, 22, 1, 5, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fixed_dates_count_as_alive(settings):
+    # The rows below carry fixed past dates; with heartbeats this far apart
+    # they are still "alive" (Agent.objects.alive()).
+    settings.PEEPSWEB_AGENT_HEARTBEAT_S = 10**9
 
 
 def make_agents():
@@ -79,3 +88,19 @@ def test_htmx_gets_only_the_table(client):
 
     assert html.strip().startswith('<div id="agents-table"')
     assert "<header" not in html
+
+
+def test_rows_left_by_a_server_that_died_are_not_listed_or_asked(client, settings):
+    settings.PEEPSWEB_AGENT_HEARTBEAT_S = 15
+    now = timezone.now()
+    for key, seen in (
+        ("alive-1", now - timedelta(seconds=40)),
+        ("dead-1", now - timedelta(seconds=50)),
+    ):
+        Agent.objects.create(
+            channel_name=f"specific.{key}", process="p", proc_key=key, last_seen_at=seen
+        )
+
+    assert [a["proc_key"] for a in client.get("/api/v1/agents").json()["agents"]] == ["alive-1"]
+    assert [a.proc_key for a in pull.connected_agents()] == ["alive-1"]
+    assert list(Agent.objects.values_list("proc_key", flat=True)) == ["alive-1"]
