@@ -36,6 +36,7 @@ returned, so the dashboard's state classes recognise it.
 import asyncio
 import collections
 import concurrent.futures
+import gc
 import heapq
 import itertools
 import logging
@@ -75,6 +76,7 @@ _code_is_user = {}
 MAX_CHAIN = 64  # coroutine frames walked per task
 MAX_DONE_TASKS = 1000  # finished-but-alive tasks reported per snapshot
 MAX_WAKE_EVENTS = 2000
+SETTLE_AFTER_NS = 1_000_000_000  # the longest a raw wake holds its tasks, give or take a scan
 MAX_TRACE_HISTORY = 256
 MAX_TEXT = 2000
 
@@ -82,19 +84,21 @@ MAX_TEXT = 2000
 # -- per-task bookkeeping ---------------------------------------------------------
 
 
-# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, code, lasti),
-# where code and lasti (instruction offset) name the spawning user frame, as
-# the frame has them: nothing is computed per task (the line number is worked
-# out only when a snapshot shows it; code objects are not tracked by the
-# garbage collector, so neither is the tuple after its first collection).
+# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site), where
+# site is (code, lasti) of the spawning user frame (lasti: its instruction
+# offset) as the frame has them, or None: nothing is computed per task (the
+# line number is worked out only when a snapshot shows it; code objects are
+# not tracked by the garbage collector, so neither are these tuples after
+# their first collection), and tasks spawned from the same place in a row
+# share one site tuple.
 # Written by the task factory for every task the program creates, so it is
-# a plain dict keyed by id: an attribute on the task would
-# give every task a __dict__ (thousands of instructions each), a
+# a plain dict keyed by id: an attribute on the task would need a Task
+# subclass (and awaiting a subclass leaves asyncio's C fast path), a
 # WeakKeyDictionary a weakref each. Entries of dead tasks are dropped by the
 # scan (prune_task_info); an id reused by a new task is overwritten by the
 # factory.
 _TASK_INFO = {}
-TASK_ID, PARENT_ID, SPAWNED_AT, SITE_CODE, SITE_LASTI = range(5)
+TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
 _UNSET = object()
 
 
@@ -139,6 +143,35 @@ def _caller_frame_slow(depth):
         if known[1]:
             return f
     return None
+
+
+def _find_site(d):
+    """For the task factory: (depth, (code, lasti)) of the spawning frame, the
+    first from depth `d` of the factory's frame up that is neither asyncio's nor
+    this module's; (0, None) if there is none. _caller_frame's search, with
+    as few bytecodes as it takes (the module name of a frame is a C call;
+    skip_get says True: look further, False: found, None: not classified)."""
+    modulename, skip_get = _getframemodulename, _skip_module.get
+    d += 1  # this function's own frame
+    skipped = skip_get(modulename(d))
+    while skipped:
+        d += 1
+        skipped = skip_get(modulename(d))
+    if skipped is None:  # a module seen for the first time: classify as we go
+        skip = _skip_module
+        while True:
+            module = modulename(d)
+            skipped = skip.get(module)
+            if skipped is None:
+                skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
+            if not skipped:
+                break
+            d += 1
+    try:
+        f = sys._getframe(d)
+    except ValueError:  # ran out of frames
+        return 0, None
+    return d - 1, (f.f_code, f.f_lasti)
 
 
 def _caller_site(depth):
@@ -193,7 +226,7 @@ def _info(task):
     install() or outside the factory."""
     info = _TASK_INFO.get(id(task))
     if info is None:
-        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None, 0)
+        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None)
     return info
 
 
@@ -286,42 +319,47 @@ def _pending_waiters(waiters):
     return [(fut, _waiter_task(fut)) for fut in waiters if not fut.done()]
 
 
-def _inst_of(primitive):
-    """The Instrumenter of a primitive's loop, or None. A primitive is bound
-    to one loop for life: it is looked up once and kept on the primitive."""
+def _wake_recorder(primitive):
+    """The raw wake deque's append of the Instrumenter of a primitive's loop,
+    or None. A primitive is bound to one loop for life: it is looked up once
+    and kept on the primitive (uninstall() takes it back)."""
     loop = getattr(primitive, "_loop", None)
     inst = _INSTRUMENTERS.get(id(loop))
     if inst is None or inst.loop is not loop or not inst._installed:
         return None
-    primitive._pw_inst = inst
-    return inst
+    primitive._pw_wakes = inst.raw_wakes.append
+    return primitive._pw_wakes
 
 
 def _record_wake(primitive, woken, waker=_UNSET):
     """A release/set/put/get/notify just completed `woken`'s waiter future:
     the waker is the task running now (None from a plain callback); callers
     that already know it pass it."""
-    inst = primitive._pw_inst
-    if inst is None or not inst._installed:
-        inst = _inst_of(primitive)
-        if inst is None:
+    record = primitive._pw_wakes
+    if record is None:
+        record = _wake_recorder(primitive)
+        if record is None:
             return
-    if waker is _UNSET:
-        waker = _current_task()
-    # Task ids right away (ints): holding the task objects until later would
-    # keep them alive through garbage collections, which costs more.
-    info = _TASK_INFO.get
-    if waker is not None:
-        known = info(id(waker))
-        waker = known[0] if known is not None else _info(waker)[0]
-    known = info(id(woken))
-    inst.wakes.append((_time_ns(), waker, known[0] if known is not None else _info(woken)[0]))
+    record((_time_ns(), _current_task() if waker is _UNSET else waker, woken))
 
 
 def _record_wakes(primitive, pending):
     for fut, task in pending:
         if task is not None and fut.done():
             _record_wake(primitive, task)
+
+
+def _settled_wakes(raw):
+    """(at_ns, waker id or None, woken id) of raw (at_ns, waker, woken) wakes."""
+    info = _TASK_INFO.get
+    out = []
+    for at_ns, waker, woken in raw:
+        if waker is not None:
+            known = info(id(waker))
+            waker = known[0] if known is not None else _info(waker)[0]
+        known = info(id(woken))
+        out.append((at_ns, waker, known[0] if known is not None else _info(woken)[0]))
+    return out
 
 
 # -- instrumented primitives -----------------------------------------------------------
@@ -331,9 +369,10 @@ class _Primitive:
     """Mixin: registration, a name, and the node a snapshot shows."""
 
     _pw_kind = "primitive"
-    _pw_inst = None  # the Instrumenter of its loop, found on the first wake
+    _pw_wakes = None  # its loop's raw wake recorder, found on the first wake
 
     def _pw_init(self, name):
+        self._pw_wakes = None  # set here so every instance has the same attribute layout
         self._pw_id = next(_primitive_ids)
         site = _caller_site(1)
         self._pw_site = site
@@ -454,19 +493,12 @@ class Lock(_Primitive, asyncio.Lock):
                 woken = queue[0] if len(queue) == len(waiters) else _waiter_task(fut)
                 fut.set_result(True)
                 # The wake, recorded here rather than in a helper: this runs
-                # on every contended release.
-                inst = self._pw_inst
-                if inst is None or not inst._installed:
-                    inst = _inst_of(self) if _INSTRUMENTERS else None
-                if inst is not None and woken is not None:
-                    info = _TASK_INFO.get
-                    waker = _current_task()
-                    if waker is not None:
-                        known = info(id(waker))
-                        waker = known[0] if known is not None else _info(waker)[0]
-                    known = info(id(woken))
-                    woken = known[0] if known is not None else _info(woken)[0]
-                    inst.wakes.append((_time_ns(), waker, woken))
+                # on every contended release (tasks, not ids: see raw_wakes).
+                record = self._pw_wakes
+                if record is None and _INSTRUMENTERS:
+                    record = _wake_recorder(self)
+                if record is not None and woken is not None:
+                    record((_time_ns(), _current_task(), woken))
 
     def _pw_describe(self):
         waiters = self._waiters or ()
@@ -608,13 +640,85 @@ class _QueueMixin(_Primitive):
     # _wakeup_next: the bookkeeping goes into those (no extra call layer on
     # the queue's hot path). _put/_get are defined per queue class below.
 
+    # put() and get() are asyncio's (3.12) with put_nowait/get_nowait and the
+    # full()/empty()/qsize() calls written in: asyncio's put() makes eight
+    # Python calls per item, this one three, which pays for the bookkeeping
+    # (as Lock's single coroutine does). A subclass that overrides one of
+    # those methods, and Pythons whose Queue differs (3.13 added shutdown),
+    # get asyncio's own put() and get().
+    _pw_lean = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._pw_lean = sys.version_info < (3, 13) and all(
+            getattr(cls, name) is getattr(asyncio.Queue, name)
+            for name in ("full", "empty", "qsize", "put_nowait", "get_nowait")
+        )
+
+    async def put(self, item):
+        if not self._pw_lean:
+            return await asyncio.Queue.put(self, item)
+        maxsize = self._maxsize
+        while 0 < maxsize <= len(self._queue):
+            putter = self._get_loop().create_future()
+            self._putters.append(putter)
+            try:
+                await putter
+            except:  # noqa: E722 (asyncio's: whatever interrupts the wait)
+                putter.cancel()  # Just in case putter is not done yet.
+                try:
+                    # Clean self._putters from canceled putters.
+                    self._putters.remove(putter)
+                except ValueError:
+                    # The putter could be removed from self._putters by a
+                    # previous get_nowait call.
+                    pass
+                if not (0 < maxsize <= len(self._queue)) and not putter.cancelled():
+                    # We were woken up by get_nowait(), but can't take
+                    # the call.  Wake up the next in line.
+                    self._wakeup_next(self._putters)
+                raise
+        self._put(item)
+        self._unfinished_tasks += 1
+        self._finished.clear()
+        self._wakeup_next(self._getters)
+
+    async def get(self):
+        if not self._pw_lean:
+            return await asyncio.Queue.get(self)
+        while not self._queue:
+            getter = self._get_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except:  # noqa: E722 (asyncio's: whatever interrupts the wait)
+                getter.cancel()  # Just in case getter is not done yet.
+                try:
+                    # Clean self._getters from canceled getters.
+                    self._getters.remove(getter)
+                except ValueError:
+                    # The getter could be removed from self._getters by a
+                    # previous put_nowait call.
+                    pass
+                if self._queue and not getter.cancelled():
+                    # We were woken up by put_nowait(), but can't take
+                    # the call.  Wake up the next in line.
+                    self._wakeup_next(self._getters)
+                raise
+        item = self._get()
+        self._wakeup_next(self._putters)
+        return item
+
     def _wakeup_next(self, waiters):
         # asyncio's, plus the wake: the task calling put/get (or passing on
         # a wake it cannot take) wakes the first waiter not done yet.
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
-                if not _INSTRUMENTERS:
+                record = self._pw_wakes
+                if record is None and _INSTRUMENTERS:
+                    record = _wake_recorder(self)
+                if record is None:
                     waiter.set_result(None)
                     break
                 try:
@@ -625,18 +729,8 @@ class _QueueMixin(_Primitive):
                     woken = _waiter_task(waiter)
                 waiter.set_result(None)
                 # The wake, recorded inline (this runs on most put/get).
-                inst = self._pw_inst
-                if inst is None or not inst._installed:
-                    inst = _inst_of(self)
-                if inst is not None and woken is not None:
-                    info = _TASK_INFO.get
-                    waker = _current_task()
-                    if waker is not None:
-                        known = info(id(waker))
-                        waker = known[0] if known is not None else _info(waker)[0]
-                    known = info(id(woken))
-                    woken = known[0] if known is not None else _info(woken)[0]
-                    inst.wakes.append((_time_ns(), waker, woken))
+                if woken is not None:
+                    record((_time_ns(), _current_task(), woken))
                 break
 
     def _pw_describe(self):
@@ -762,6 +856,13 @@ class Instrumenter:
         self.pusher = pusher
         self.push_interval = push_interval
         self.worker = None  # native id of the loop thread
+        # Wakes as recorded on the hot paths: (at_ns, waker task or None, woken
+        # task). Turning tasks into ids costs two dict lookups per wake, so it
+        # waits for settle_wakes() (snapshots, and scan ticks once the oldest
+        # raw wake is SETTLE_AFTER_NS old): a busy loop pushes most raw wakes
+        # off the end before that, and they are never converted. Holding the
+        # tasks delays freeing a finished one by about a second at most.
+        self.raw_wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)
         self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, waker id, woken id)
         self.waits = {}  # id(task) -> (task, future it waits on, since ns); see scan()
         self.episodes = {}  # id(task) -> open Episode
@@ -770,6 +871,7 @@ class Instrumenter:
         self.errors = 0
         self._prune_at = 20_000
         self._prev_factory = None
+        self._parent_cache = [None, None]  # see _make_task_factory
         self._handles = []
         self._installed = False
 
@@ -783,7 +885,9 @@ class Instrumenter:
         _INSTRUMENTERS[id(loop)] = self
         self._installed = True
         for t in _asyncio_tasks.all_tasks(loop):
-            _info(t)
+            # A fresh entry: one found under its id may be left from a dead
+            # task whose address it reuses (entries are pruned lazily).
+            _TASK_INFO[id(t)] = (next(_task_ids), None, None, None)
         self._schedule(self.scan_interval, self._scan_tick)
         if self.pusher is not None and self.push_interval:
             self._schedule(self.push_interval, self._push_tick)
@@ -797,6 +901,10 @@ class Instrumenter:
         self._installed = False
         if self.loop.get_task_factory() is self._task_factory:
             self.loop.set_task_factory(self._prev_factory)
+        self.settle_wakes()
+        for prim in list(_PRIMITIVES):
+            if prim._pw_wakes is not None and prim._pw_belongs_to(self.loop):
+                prim._pw_wakes = None
         for h in self._handles:
             h.cancel()
         self._handles.clear()
@@ -815,7 +923,11 @@ class Instrumenter:
         """The factory set on the loop. It runs for every task the program
         creates, so everything it uses is a closure variable (no attribute
         or global lookups) and it does only what cannot wait: the parent,
-        the time and the spawning frame exist only now."""
+        the time and the spawning frame exist only now. Every bytecode costs
+        about as much as a C call here. Tasks stay asyncio's C Task (a
+        subclass would leave its fast path for every `await task`), and
+        loop.create_task is left alone (an instance attribute on the loop
+        turns every attribute lookup of asyncio's own code on it slow)."""
         info, new_id, current, now, caller = (
             _TASK_INFO,
             _task_ids,
@@ -824,6 +936,16 @@ class Instrumenter:
             _caller_frame,
         )
         task_cls = _Task
+        # [the last parent seen, its task id]: a task usually spawns several
+        # in a row, and an identity test is far cheaper than the dict lookup
+        # by id. The strong reference is dropped by every scan tick.
+        cache = self._parent_cache
+
+        def parent_id(parent):
+            known = info.get(id(parent))
+            cache[0] = parent
+            cache[1] = known[0] if known is not None else _info(parent)[0]
+            return cache[1]
 
         def peepsweb_task_factory(loop, coro, **kwargs):
             if prev is None:
@@ -832,30 +954,42 @@ class Instrumenter:
                 task = prev(loop, coro, **kwargs)
             parent = current(loop)
             if parent is not None:
-                known = info.get(id(parent))
-                parent = known[0] if known is not None else _info(parent)[0]
+                parent = cache[1] if parent is cache[0] else parent_id(parent)
             f = caller(2)
-            if f is None:
-                info[id(task)] = (next(new_id), parent, now(), None, 0)
-            else:
-                info[id(task)] = (next(new_id), parent, now(), f.f_code, f.f_lasti)
+            site = None if f is None else (f.f_code, f.f_lasti)
+            info[id(task)] = (next(new_id), parent, now(), site)
             return task
 
-        if prev is None and sys.version_info < (3, 13):
+        if prev is not None or sys.version_info >= (3, 13) or _getframemodulename is None:
+            return peepsweb_task_factory
+
+        getframe = sys._getframe
+        # The last spawn site: the spawning frame's depth (from the factory's
+        # frame), its code and instruction offset, and the (code, lasti)
+        # tuple recorded. Tasks come in runs from one place (a loop, a
+        # gather): when the frame at that depth is at the same code and
+        # instruction again, it is the same call site and the search (a
+        # module name per frame) is skipped.
+        site_d, site_code, site_lasti, site = 0, None, -1, None
+
+        def peepsweb_task_factory(loop, coro, context=None):  # noqa: F811
             # 3.12's loop.create_task passes at most `context`: a signature
             # without **kwargs builds no dict per task.
-            def peepsweb_task_factory(loop, coro, context=None):  # noqa: F811
-                task = task_cls(coro, loop=loop, context=context)
-                parent = current(loop)
-                if parent is not None:
-                    known = info.get(id(parent))
-                    parent = known[0] if known is not None else _info(parent)[0]
-                f = caller(2)
-                if f is None:
-                    info[id(task)] = (next(new_id), parent, now(), None, 0)
-                else:
-                    info[id(task)] = (next(new_id), parent, now(), f.f_code, f.f_lasti)
-                return task
+            nonlocal site_d, site_code, site_lasti, site
+            task = task_cls(coro, loop=loop, context=context)
+            parent = current(loop)
+            if parent is not None:
+                parent = cache[1] if parent is cache[0] else parent_id(parent)
+            try:
+                f = getframe(site_d)
+            except ValueError:  # the stack is shallower than last time
+                f = None
+            if f is None or f.f_code is not site_code or f.f_lasti != site_lasti:
+                # Frame 1 is asyncio's create_task: the search starts at its caller.
+                site_d, site = _find_site(2)
+                site_code, site_lasti = site or (None, -1)
+            info[id(task)] = (next(new_id), parent, now(), site)
+            return task
 
         return peepsweb_task_factory
 
@@ -864,9 +998,24 @@ class Instrumenter:
     def record_wake(self, waker, woken):
         """Record that `waker` (a task or None) woke `woken`, now: for wakes
         the instrumented primitives cannot see (your own primitives)."""
-        self.wakes.append(
-            (_time_ns(), None if waker is None else _info(waker)[TASK_ID], _info(woken)[TASK_ID])
-        )
+        self.raw_wakes.append((_time_ns(), waker, woken))
+
+    def settle_wakes(self):
+        """Turn the tasks of raw wakes into task ids, and let go of every task
+        the hot paths hold on to (so only the program keeps tasks alive)."""
+        self._parent_cache[0] = None
+        raw = self.raw_wakes
+        if raw:
+            self.wakes.extend(_settled_wakes(raw))
+            raw.clear()
+
+    def wake_list(self, settle=True):
+        """[(at_ns, waker id, woken id)], oldest first. settle=False leaves
+        the raw wakes alone (for a thread other than the loop's)."""
+        if settle:
+            self.settle_wakes()
+            return list(self.wakes)
+        return (list(self.wakes) + _settled_wakes(list(self.raw_wakes)))[-MAX_WAKE_EVENTS:]
 
     # -- periodic work on the loop ----------------------------------------------------
 
@@ -874,6 +1023,14 @@ class Instrumenter:
         if not self._installed:
             return
         try:
+            # Settling costs two lookups per raw wake: not while wakes keep
+            # coming (most raw wakes then drop off the end unconverted), only
+            # once the oldest one has been held for a second.
+            raw = self.raw_wakes
+            if raw and _time_ns() - raw[0][0] > SETTLE_AFTER_NS:
+                self.settle_wakes()
+            else:
+                self._parent_cache[0] = None
             self.scan()
             # Pruning walks every entry: only once dead tasks' entries clearly
             # outnumber the live ones (memory stays proportional to them).
@@ -956,10 +1113,19 @@ class Instrumenter:
     def snapshot(self, snapshot_id=None):
         """Build a snapshot body (a dict). Call it on the loop thread, or use
         snapshot_threadsafe() from another thread."""
-        now = _time_ns()
-        tasks = self._tasks()
-        self.scan(now, tasks)
-        return _SnapshotPass(self, now, tasks).build(snapshot_id)
+        self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
+        # The body is thousands of fresh dicts and lists, none in a cycle:
+        # collections while it grows would only walk it again and again.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            now = _time_ns()
+            tasks = self._tasks()
+            self.scan(now, tasks)
+            return _SnapshotPass(self, now, tasks).build(snapshot_id)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def snapshot_threadsafe(self, timeout=2.0, snapshot_id=None):
         """From any thread: ask the loop for a snapshot; if the loop does not
@@ -1016,7 +1182,7 @@ class _SnapshotPass:
         self.future_nodes = {}  # id(future) -> node id
         self.plain_nodes = {}  # id(uninstrumented primitive) -> node id
         self.current = None if loop_blocked else _current_task(inst.loop)
-        self.wakes = list(inst.wakes)
+        self.wakes = inst.wake_list(settle=not loop_blocked)
         # The newest wake of each task (wakes are recorded in time order).
         self.last_waker = {woken: waker for _at, waker, woken in self.wakes}
 
@@ -1058,40 +1224,38 @@ class _SnapshotPass:
         node_id = self.task_nodes.get(key)
         if node_id is not None:
             return node_id
-        task_id, parent_id, spawned_at_ns, code, lasti = _info(t)
+        info = _TASK_INFO.get(key)
+        task_id, parent_id, spawned_at_ns, site = info if info is not None else _info(t)
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__
         state = self.task_state(t)
-        attrs = {
-            "task_id": task_id,
-            "name": name,
-            "state": state,
-            "coro": coro_name,
-        }
+        attrs = {"task_id": task_id, "name": name, "state": state, "coro": coro_name}
         if spawned_at_ns is not None:
             attrs["spawned_at_ns"] = spawned_at_ns
         if parent_id is not None:
             attrs["parent_task_id"] = parent_id
-        if code is not None:
-            key = (id(code), lasti)  # hashing a code object hashes its bytecode
-            text = self.site_texts.get(key)
+        if site is not None:
+            site_key = (id(site[0]), site[1])  # hashing a code object hashes its bytecode
+            text = self.site_texts.get(site_key)
             if text is None:
-                text = self.site_texts[key] = _site_text((code, lasti))
+                text = self.site_texts[site_key] = _site_text(site)
             attrs["spawn_backtrace"] = text
-        if task_id in self.last_waker:
-            attrs["last_wake_from_task_id"] = self.last_waker[task_id]
-        if state == "failed":
+        waker = self.last_waker.get(task_id, _UNSET)
+        if waker is not _UNSET:
+            attrs["last_wake_from_task_id"] = waker
+        if state == "pending":
+            seen = self.inst.waits.get(key)
+            if seen is not None and seen[0] is t and seen[1] is t._fut_waiter:
+                attrs["pending_since_ns"] = seen[2]
+                attrs["pending_ns"] = max(0, self.now - seen[2])
+        elif state == "failed":
             attrs["exception"] = repr(t._exception)[:MAX_TEXT]
-        seen = self.inst.waits.get(id(t))
-        if state == "pending" and seen is not None and seen[0] is t and seen[1] is t._fut_waiter:
-            attrs["pending_since_ns"] = seen[2]
-            attrs["pending_ns"] = max(0, self.now - seen[2])
-        default_name = name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name)
-        node_id = self.b.add_node(
-            f"task:{self.proc_key}:{task_id}", "task", coro_name if default_name else name, attrs
+        if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
+            name = coro_name
+        node_id = self.task_nodes[key] = self.b.add_node(
+            f"task:{self.proc_key}:{task_id}", "task", name, attrs
         )
-        self.task_nodes[key] = node_id
         return node_id
 
     # -- primitives ------------------------------------------------------------------------
@@ -1198,8 +1362,15 @@ class _SnapshotPass:
 
     def wake_events(self):
         worker = self.inst.worker
-        for at_ns, waker, woken in self.wakes:
-            self.b.wake(woken, waker, at_ns=at_ns, target_worker=worker)
+        self.b.add_wakes(
+            {
+                "at_ns": at_ns,
+                "waker_task_id": waker,
+                "woken_task_id": woken,
+                "target_worker": worker,
+            }
+            for at_ns, waker, woken in self.wakes
+        )
 
     def pending_traces(self):
         inst = self.inst

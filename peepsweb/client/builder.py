@@ -109,6 +109,11 @@ class SnapshotBuilder:
             }
         )
 
+    def add_wakes(self, wakes):
+        """Add wake events as given (dicts with the keys wake() writes): the
+        fast path for instrumentation that emits thousands of them."""
+        self._wakes.extend(wakes)
+
     def frame(self, text):
         """Intern a frame text; returns its id."""
         fid = self._frames.get(text)
