@@ -102,26 +102,32 @@ TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
 _UNSET = object()
 
 
-def _caller_frame(depth):
-    """The first frame, from `depth` up, that is neither asyncio's nor this
-    module's (None if there is none). It runs for every task created, so
-    it looks at module names first (sys._getframemodulename builds no frame
-    object), materializes only the one frame it returns, and keeps its loop
-    to a few bytecodes: skip[name] is True (look further), False (a user
-    frame) or missing (not classified yet)."""
+def _user_frame_depth(depth):
+    """The depth, counted from the caller, of the first frame from `depth` up
+    that is neither asyncio's nor this module's (past the stack's end if
+    there is none). It runs for every task created, so it looks at module
+    names (sys._getframemodulename builds no frame object; None past the
+    end) and keeps its loop to a few bytecodes: skip[name] is True (look
+    further), False (a user frame) or missing (not classified yet)."""
     modulename, skip = _getframemodulename, _skip_module
-    d = depth + 1
-    try:
+    d = depth + 1  # this function's own frame
+    module = modulename(d)
+    skipped = skip.get(module)
+    while skipped is not False:
+        if skipped is None:
+            skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
+            continue
+        d += 1
         module = modulename(d)
         skipped = skip.get(module)
-        while skipped is not False:
-            if skipped is None:
-                skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
-                continue
-            d += 1
-            module = modulename(d)
-            skipped = skip.get(module)
-        return sys._getframe(d)
+    return d - 1
+
+
+def _caller_frame(depth):
+    """The first frame, from `depth` up, that is neither asyncio's nor this
+    module's (None if there is none); only that frame is materialized."""
+    try:
+        return sys._getframe(_user_frame_depth(depth + 1))
     except ValueError:  # ran out of frames
         return None
 
@@ -148,25 +154,8 @@ def _caller_frame_slow(depth):
 def _find_site(d):
     """For the task factory: (depth, (code, lasti)) of the spawning frame, the
     first from depth `d` of the factory's frame up that is neither asyncio's nor
-    this module's; (0, None) if there is none. _caller_frame's search, with
-    as few bytecodes as it takes (the module name of a frame is a C call;
-    skip_get says True: look further, False: found, None: not classified)."""
-    modulename, skip_get = _getframemodulename, _skip_module.get
-    d += 1  # this function's own frame
-    skipped = skip_get(modulename(d))
-    while skipped:
-        d += 1
-        skipped = skip_get(modulename(d))
-    if skipped is None:  # a module seen for the first time: classify as we go
-        skip = _skip_module
-        while True:
-            module = modulename(d)
-            skipped = skip.get(module)
-            if skipped is None:
-                skipped = skip[module] = module is not None and module.startswith(_SKIP_MODULES)
-            if not skipped:
-                break
-            d += 1
+    this module's; (0, None) if there is none."""
+    d = _user_frame_depth(d + 1)  # + 1: this function's own frame
     try:
         f = sys._getframe(d)
     except ValueError:  # ran out of frames
