@@ -375,10 +375,7 @@ def cycle_result(scope):
     if stored is not None and stored.get("version") == VERSION:
         return stored
     result = compute(scope)
-    fields = {
-        "candidate_count": len(result["candidates"]),
-        "result_json": orjson.dumps(result).decode(),
-    }
+    fields = {"candidate_count": len(result["candidates"]), "result": result}
     try:
         with transaction.atomic():
             CycleReport.objects.update_or_create(snapshot_id=snapshot.id, defaults=fields)

@@ -44,7 +44,7 @@ from django.urls import resolve
 from django_htmx.middleware import HtmxDetails
 
 from snapshots.live import topics
-from snapshots.models import Agent, ProcessSnapshot
+from snapshots.models import ProcessSnapshot
 from snapshots.signals import process_snapshot_stored
 
 log = logging.getLogger(__name__)
@@ -276,9 +276,7 @@ class Publisher:
                 html = render_view("/snapshots/live/tasks/")
                 self.send(topics.LIVE_TASKS, fragments("tasks", html))
         if changes.agents and self.has_listeners(topics.AGENTS):
-            agents = list(Agent.objects.alive().order_by("proc_key", "connected_at"))
-            html = render_to_string("live/_agents.html", {"agents": agents})
-            self.send(topics.AGENTS, fragments("agents", html))
+            self.send(topics.AGENTS, fragments("agents", render_view("/agents/")))
 
     def has_listeners(self, group):
         """Skip rendering for nobody. Only the in-memory layer can tell
