@@ -76,7 +76,12 @@ _code_is_user = {}
 MAX_CHAIN = 64  # coroutine frames walked per task
 MAX_DONE_TASKS = 1000  # finished-but-alive tasks reported per snapshot
 MAX_WAKE_EVENTS = 2000
-SETTLE_AFTER_NS = 1_000_000_000  # the longest a raw wake holds its tasks, give or take a scan
+# Raw wakes (tasks, not ids) held between scan ticks. Small on purpose: each
+# holds two tasks, and thousands of finished tasks kept alive cost a busy
+# program more (memory traffic, the cyclic GC) than the instrumentation
+# itself. A loop waking faster than that between two ticks keeps the newest
+# RAW_WAKES of each scan interval.
+RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
 MAX_TEXT = 2000
 
@@ -847,11 +852,10 @@ class Instrumenter:
         self.worker = None  # native id of the loop thread
         # Wakes as recorded on the hot paths: (at_ns, waker task or None, woken
         # task). Turning tasks into ids costs two dict lookups per wake, so it
-        # waits for settle_wakes() (snapshots, and scan ticks once the oldest
-        # raw wake is SETTLE_AFTER_NS old): a busy loop pushes most raw wakes
-        # off the end before that, and they are never converted. Holding the
-        # tasks delays freeing a finished one by about a second at most.
-        self.raw_wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)
+        # waits for settle_wakes() (every scan tick, and snapshots): a busy
+        # loop pushes most raw wakes off the end before that, and they are
+        # never converted. See RAW_WAKES for the bound.
+        self.raw_wakes = collections.deque(maxlen=RAW_WAKES)
         self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, waker id, woken id)
         self.waits = {}  # id(task) -> (task, future it waits on, since ns); see scan()
         self.episodes = {}  # id(task) -> open Episode
@@ -1012,14 +1016,7 @@ class Instrumenter:
         if not self._installed:
             return
         try:
-            # Settling costs two lookups per raw wake: not while wakes keep
-            # coming (most raw wakes then drop off the end unconverted), only
-            # once the oldest one has been held for a second.
-            raw = self.raw_wakes
-            if raw and _time_ns() - raw[0][0] > SETTLE_AFTER_NS:
-                self.settle_wakes()
-            else:
-                self._parent_cache[0] = None
+            self.settle_wakes()
             self.scan()
             # Pruning walks every entry: only once dead tasks' entries clearly
             # outnumber the live ones (memory stays proportional to them).

@@ -92,6 +92,47 @@ def test_wake_records_do_not_keep_finished_tasks_alive_past_a_snapshot():
     assert [r() for r in refs] == [None, None, None]
 
 
+async def lock_relay(lock, n, name="w"):
+    """n tasks through one lock, each holding it across a suspension: every
+    release but the last wakes the next one. Returns the finished tasks."""
+
+    async def worker():
+        async with lock:
+            await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(worker(), name=f"{name}{i}") for i in range(n)]
+    await asyncio.wait(tasks)  # (gather's future would keep them all alive)
+    return tasks
+
+
+def test_a_burst_of_wakes_holds_at_most_raw_wakes_finished_tasks():
+    async def main(inst):
+        lock = aio.Lock(name="l")
+        tasks = await lock_relay(lock, aio.RAW_WAKES * 3)
+        refs = [weakref.ref(t) for t in tasks]
+        del tasks
+        gc.collect()  # no snapshot, no scan tick in between
+        return sum(r() is not None for r in refs)
+
+    alive = run(main)
+    assert 0 < alive <= aio.RAW_WAKES + 1  # the newest raw wakes' tasks only
+
+
+def test_a_scan_tick_keeps_earlier_wakes_that_a_later_burst_would_push_out():
+    async def main(inst):
+        lock = aio.Lock(name="l")
+        early = await lock_relay(lock, 3, name="early")
+        inst._scan_tick()  # what the loop runs every scan_interval
+        await lock_relay(lock, aio.RAW_WAKES * 2, name="late")
+        return Snap(aio.snapshot()), early
+
+    snap, _ = run(main)
+    early = [tid(snap.task(f"early{i}")) for i in range(3)]
+    assert (early[0], early[1]) in snap.wakes()
+    assert (early[1], early[2]) in snap.wakes()
+    assert len(snap.wakes()) <= 2 + aio.RAW_WAKES  # the burst: its newest RAW_WAKES
+
+
 def test_a_getter_cancelled_after_its_wake_passes_it_on_and_no_item_is_lost():
     async def main(inst):
         q = aio.Queue(name="q")
