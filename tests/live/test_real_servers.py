@@ -148,9 +148,15 @@ def test_the_indicator_shows_when_the_socket_is_down(daphne_server, browser_page
 
     server.stop()
 
-    browser_page.wait_for_selector('#live-status[data-state="down"]')
-    text = browser_page.inner_text("#live-status")
-    assert re.search(r"offline, retrying in \d+ s", text)
+    # "down" lasts only until the next attempt (0.25 s at first), so the
+    # state and its text are read together, in the page.
+    browser_page.wait_for_function(
+        """() => {
+            const status = document.querySelector("#live-status");
+            return status.dataset.state === "down"
+                && /offline, retrying in \\d+ s/.test(status.textContent);
+        }"""
+    )
 
 
 def test_jump_now_in_the_header_makes_one_snapshot_of_two_agents(daphne_server, browser_page):
