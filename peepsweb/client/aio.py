@@ -78,9 +78,9 @@ MAX_DONE_TASKS = 1000  # finished-but-alive tasks reported per snapshot
 MAX_WAKE_EVENTS = 2000
 # Raw wakes (tasks, not ids) held between scan ticks. Small on purpose: each
 # holds two tasks, and thousands of finished tasks kept alive cost a busy
-# program more (memory traffic, the cyclic GC) than the instrumentation
-# itself. A loop waking faster than that between two ticks keeps the newest
-# RAW_WAKES of each scan interval.
+# program about a third of the instrumentation's overhead (memory traffic,
+# the cyclic GC). A loop waking faster than that between two ticks keeps the
+# newest RAW_WAKES of each scan interval.
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
 MAX_TEXT = 2000
