@@ -325,16 +325,15 @@ def _wake_recorder(primitive):
     return primitive._pw_wakes
 
 
-def _record_wake(primitive, woken, waker=_UNSET):
+def _record_wake(primitive, woken):
     """A release/set/put/get/notify just completed `woken`'s waiter future:
-    the waker is the task running now (None from a plain callback); callers
-    that already know it pass it."""
+    the waker is the task running now (None from a plain callback)."""
     record = primitive._pw_wakes
     if record is None:
         record = _wake_recorder(primitive)
         if record is None:
             return
-    record((_time_ns(), _current_task() if waker is _UNSET else waker, woken))
+    record((_time_ns(), _current_task(), woken))
 
 
 def _record_wakes(primitive, pending):
@@ -1210,8 +1209,7 @@ class _SnapshotPass:
         node_id = self.task_nodes.get(key)
         if node_id is not None:
             return node_id
-        info = _TASK_INFO.get(key)
-        task_id, parent_id, spawned_at_ns, site = info if info is not None else _info(t)
+        task_id, parent_id, spawned_at_ns, site = _info(t)
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__

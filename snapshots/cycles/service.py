@@ -142,25 +142,16 @@ def select_all(model, fields, process_ids):
             yield from rows
 
 
-def _json(value):
-    if isinstance(value, dict):
-        return value
-    try:
-        value = orjson.loads(value) if value else {}
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _json_list(value):
-    """A JSONField list from a raw cursor: decoded on SQLite, already a list
-    on PostgreSQL."""
+def _decoded(value, kind):
+    """A JSON column read through a raw cursor, as a `kind` (dict or list):
+    text on SQLite (and for TextFields), already decoded by psycopg from
+    jsonb on PostgreSQL. Anything else, or nothing, is an empty `kind`."""
     if isinstance(value, (str, bytes)):
         try:
-            value = orjson.loads(value)
+            value = orjson.loads(value) if value else None
         except orjson.JSONDecodeError:
-            return []
-    return value if isinstance(value, list) else []
+            return kind()
+    return value if isinstance(value, kind) else kind()
 
 
 class ScopeNodes(NodeSource):
@@ -203,7 +194,7 @@ class ScopeNodes(NodeSource):
                 node_id=node_id,
                 kind=kind,
                 label=label or "",
-                attrs=_json(attrs),
+                attrs=_decoded(attrs, dict),
                 state=state or "",
                 state_class=cls or "",
                 proc_key=key,
@@ -228,7 +219,7 @@ class ScopeNodes(NodeSource):
         )
         for src, dst, attrs in rows:
             if (src, dst) in pairs and attrs not in (None, "{}", {}):
-                out[(src, dst)] = _json(attrs)
+                out[(src, dst)] = _decoded(attrs, dict)
         resolved = self.resolved
         if resolved is None:
             resolved, _ = self.scope.cross_edges()
@@ -259,7 +250,7 @@ def _traces(scope, task_ids):
     for node_id, at_ns, _, process_id, duration_us, frame_ids in sorted(rows, reverse=True):
         kept = traces.setdefault(node_id, [])
         if len(kept) < TRACES_PER_TASK:
-            frame_ids = _json_list(frame_ids)
+            frame_ids = _decoded(frame_ids, list)
             kept.append((process_id, at_ns, duration_us, frame_ids))
     keys = {}
     for kept in traces.values():
@@ -356,7 +347,7 @@ def _stored_result(snapshot_id):
     """CycleReport.result, decoded by orjson (megabytes for a big cycle)."""
     rows = CycleReport.objects.filter(snapshot_id=snapshot_id).values_list("result_json")
     text = next(iter(rows), (None,))[0]
-    return _json(text) or None
+    return _decoded(text, dict) or None
 
 
 def cycle_result(scope):
