@@ -22,11 +22,6 @@ def setup_django(name):
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
 
-    # Tables from migrations when there are any, straight from the models
-    # otherwise (as the tests do with --no-migrations).
-    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
-        settings.MIGRATION_MODULES = {"snapshots": None}
-    call_command("migrate", run_syncdb=True, verbosity=0)
+    call_command("migrate", verbosity=0)

@@ -14,7 +14,14 @@ memory for the POST <= 4x the body size.
   commit, 201).
 - "raw COPY": the rows ingest stores (taken from ingest's own parse, so they
   are identical), pre-built as tuples, written with psycopg `COPY ... FROM
-  STDIN` on a separate connection, one transaction, commit included.
+  STDIN` on a separate connection, one transaction, commit included, into
+  the tables as they are (on PostgreSQL the node and edge rows land in the
+  default partition, indexes live).
+- "raw COPY into own partitions" (no target, for reference): the same, but
+  the nodes and edges go into tables with no index, indexed and attached as
+  partitions once loaded, which is what ingest does
+  (snapshots/partitions.py). It is the database's share of our path, so
+  ours / this is what our own Python costs.
 - "bulk_create": the same rows as model instances through
   `Model.objects.bulk_create(batch_size=2000)` in one transaction
   (instance construction included: that is what using bulk_create costs).
@@ -22,13 +29,13 @@ memory for the POST <= 4x the body size.
   before the first big POST (a small POST has warmed it up), and VmHWM
   itself. Both are printed against the body size.
 
-Each round times ours and COPY back to back (alternating which goes
-first), and the first --bulk-repeat rounds bulk_create too; ratios are the
+Each round times ours and both COPYs back to back (reversing the order
+every other round), and the first --bulk-repeat rounds bulk_create too; ratios are the
 medians of per-round ratios, so a machine whose load drifts compares runs
 made under the same load. Every run's rows are deleted (and the tables
 vacuumed) before the next, so each writes into tables of the same size.
 The server's Server-Timing laps are printed: read, decode, ingest (and
-inside it validate, edges, nodes, other_rows, commit), announce.
+inside it validate, edges, nodes, other_rows, attach, commit), announce.
 """
 
 import argparse
@@ -132,14 +139,9 @@ def setup_django():
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
 
-    # Tables from migrations when there are any, straight from the models
-    # otherwise (as the tests do with --no-migrations).
-    if not any((ROOT / "snapshots" / "migrations").glob("0*.py")):
-        settings.MIGRATION_MODULES = {"snapshots": None}
-    call_command("migrate", run_syncdb=True, verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 def free_port():
@@ -259,13 +261,21 @@ def new_capture():
     return snapshot.id, proc.id
 
 
-def raw_copy(rows):
-    """psycopg COPY on its own connection; returns (seconds, snapshot id)."""
+def raw_copy(rows, own_partitions=False):
+    """psycopg COPY on its own connection; returns (seconds, snapshot id).
+
+    own_partitions: COPY the nodes and edges into tables of their own and
+    attach them, as ingest does (the database's share of our path), instead
+    of into the tables as they are."""
     import psycopg
 
+    from snapshots import partitions
     from snapshots.ingest import store
 
     sid, pid = new_capture()
+    loading_tables = {
+        model._meta.db_table: partitions.name(model, pid) for model in partitions.PARTITIONED
+    }
     nodes, edges, unresolved, wakes, traces, frames = rows
     tables = [
         (store.EDGE_COLS, [(sid, pid, *r) for r in edges]),
@@ -278,11 +288,17 @@ def raw_copy(rows):
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor:
+            if own_partitions:
+                partitions.create_loading_tables(cursor, pid)
             for (table, cols), table_rows in tables:
+                if own_partitions:
+                    table = loading_tables.get(table, table)
                 sql = f'COPY "{table}" ({", ".join(cols)}) FROM STDIN'
                 with cursor.copy(sql) as copy:
                     for row in table_rows:
                         copy.write_row(row)
+            if own_partitions:
+                partitions.attach(cursor, pid)
         conn.commit()
         return time.perf_counter() - started, sid
 
@@ -434,18 +450,21 @@ def main():
         clean(answer["snapshot_id"])
         baseline = server.rss()
 
-        times = {"ours": [], "copy": [], "bulk_create": []}
-        ratios, bulk_ratios = [], []
+        times = {"ours": [], "copy": [], "attached": [], "bulk_create": []}
+        ratios, attached_ratios, bulk_ratios = [], [], []
         runs = {
             "ours": lambda: (lambda t, a: (t, a["snapshot_id"]))(*server.post(body)),
             "copy": lambda: raw_copy(rows),
+            "attached": lambda: raw_copy(rows, own_partitions=True),
             "bulk_create": lambda: orm_bulk_create(rows),
         }
         # Each round times ours and COPY back to back (alternating which goes
         # first), so a ratio compares runs made under the same machine load;
         # the medians of the per-round ratios are reported.
         for r in range(args.repeat):
-            order = ["ours", "copy"] if r % 2 == 0 else ["copy", "ours"]
+            order = ["ours", "copy", "attached"]
+            if r % 2:
+                order.reverse()
             if r < args.bulk_repeat:
                 order.append("bulk_create")
             round_times = {}
@@ -456,6 +475,7 @@ def main():
                 print(f"  round {r + 1} {name:<12} {seconds:7.2f} s", flush=True)
                 clean(snapshot_id)
             ratios.append(round_times["ours"] / round_times["copy"])
+            attached_ratios.append(round_times["ours"] / round_times["attached"])
             if "bulk_create" in round_times:
                 bulk_ratios.append(round_times["bulk_create"] / round_times["ours"])
         peak = server.peak_rss()
@@ -468,12 +488,17 @@ def main():
         server.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
 
-    ours, copy, bulk = (statistics.median(times[k]) for k in ("ours", "copy", "bulk_create"))
+    ours, copy, attached, bulk = (
+        statistics.median(times[k]) for k in ("ours", "copy", "attached", "bulk_create")
+    )
     print()
     print(f"ours (HTTP POST, median of {args.repeat}): {ours:7.2f} s")
     top_laps = ("read", "decode", "ingest", "announce")
     before_view = ours - sum(laps.get(name, 0.0) for name in top_laps)
     print(f"raw psycopg COPY:                    {copy:7.2f} s")
+    print(
+        f"raw COPY into own partitions:        {attached:7.2f} s  (attached after, as ingest does)"
+    )
     print(f"Django bulk_create:                  {bulk:7.2f} s")
     print(
         "  of which, in the server: "
@@ -485,6 +510,10 @@ def main():
     print(
         f"ours / raw COPY      = {statistics.median(ratios):5.2f}   (target <= 1.3; "
         f"per round: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"ours / COPY attached = {statistics.median(attached_ratios):5.2f}   (no target: what our "
+        "Python costs on top of the database's share of the same path)"
     )
     print(
         f"bulk_create / ours   = {statistics.median(bulk_ratios):5.2f}   (target >= 5; "

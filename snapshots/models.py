@@ -98,13 +98,21 @@ class ProcessSnapshot(models.Model):
 
 class Node(models.Model):
     """A runtime entity. Columns beside `attrs` are derived at ingest so the
-    task table can filter and sort 100,000 rows in SQL."""
+    task table can filter and sort 100,000 rows in SQL.
 
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    On PostgreSQL a big capture's nodes (and edges) are a partition of their
+    own (snapshots/partitions.py). Attaching a partition with foreign keys
+    locks the referenced tables against every concurrent ingest, and two
+    ingests waiting on each other deadlock, so the keys of Node and Edge are
+    not database constraints (db_constraint=False): only ingest writes these
+    rows, next to the capture it has just created or locked, and Django and
+    retention still delete them with it."""
+
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+", db_constraint=False)
     # db_index=False here and on Edge: the composite indexes below lead with
     # process, and every extra index is paid on each COPYed row.
     process = models.ForeignKey(
-        ProcessSnapshot, models.CASCADE, related_name="nodes", db_index=False
+        ProcessSnapshot, models.CASCADE, related_name="nodes", db_index=False, db_constraint=False
     )
     node_id = models.CharField(max_length=1024)
     kind = models.CharField(max_length=64)
@@ -133,11 +141,12 @@ class Node(models.Model):
 
 
 class Edge(models.Model):
-    """`src needs dst`, both endpoints inside the same process capture."""
+    """`src needs dst`, both endpoints inside the same process capture.
+    Partitioned like Node, with no database foreign keys for the same reason."""
 
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
+    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+", db_constraint=False)
     process = models.ForeignKey(
-        ProcessSnapshot, models.CASCADE, related_name="edges", db_index=False
+        ProcessSnapshot, models.CASCADE, related_name="edges", db_index=False, db_constraint=False
     )
     src = models.CharField(max_length=1024)
     dst = models.CharField(max_length=1024)

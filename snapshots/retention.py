@@ -13,10 +13,16 @@ import logging
 from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
 
+from snapshots import partitions
 from snapshots.models import IngestEvent, ProcessSnapshot, Snapshot
 
 log = logging.getLogger(__name__)
 CHUNK = 50  # snapshots per transaction: short locks, bounded IN lists
+# PostgreSQL: dropping a big capture's partition locks its parent table
+# against every reader, and an ingest attaching one locks the default
+# partition. Do not queue page queries behind a prune, or wait on an
+# ingest: give up after this long; the next prune retries.
+LOCK_TIMEOUT = "500ms"
 
 
 def snapshots_to_prune(keep=None):
@@ -79,11 +85,19 @@ def delete_snapshots(ids):
         proc_ids = list(
             ProcessSnapshot.objects.filter(snapshot_id__in=ids).values_list("id", flat=True)
         )
+        if partitions.enabled():
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            partitions.drop(cursor, proc_ids)  # big captures' nodes and edges
         # Children of ProcessSnapshot first (Node, Edge, Frame, ... ), then
         # children of Snapshot that hang on it directly, then the two parents.
         for parent, parent_ids in ((ProcessSnapshot, proc_ids), (Snapshot, ids)):
             for model, column, on_delete in _children(parent):
                 if model is ProcessSnapshot:
+                    continue
+                if parent is Snapshot and model in partitions.PARTITIONED:
+                    # Deleted by process above (a row's process is in its
+                    # snapshot); by snapshot id, PostgreSQL would have to
+                    # open every partition.
                     continue
                 _delete_or_detach(cursor, model, column, on_delete, parent_ids)
         _delete_where_in(cursor, ProcessSnapshot._meta.db_table, "id", proc_ids)
@@ -91,10 +105,13 @@ def delete_snapshots(ids):
 
 
 def _children(parent):
-    """(model, fk column, on_delete) for every model with a foreign key to parent."""
-    for rel in parent._meta.related_objects:
-        if rel.field.concrete and not rel.many_to_many:
-            yield rel.related_model, rel.field.column, rel.on_delete
+    """(model, fk column, on_delete) for every model with a foreign key to
+    parent; edges before nodes, in the order ingest locks them."""
+    rels = [r for r in parent._meta.related_objects if r.field.concrete and not r.many_to_many]
+    order = {model: i for i, model in enumerate(partitions.PARTITIONED)}
+    rels.sort(key=lambda rel: order.get(rel.related_model, len(order)))
+    for rel in rels:
+        yield rel.related_model, rel.field.column, rel.on_delete
 
 
 def _delete_or_detach(cursor, model, column, on_delete, parent_ids):

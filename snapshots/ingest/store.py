@@ -7,7 +7,9 @@ Django's; SQLite gets batched `executemany`. Never per-row ORM saves: a
 Edges are written first, straight from the validating iterator, because the
 node rows carry per-node edge counts (needs_count / needed_by_count) that are
 only known once every edge has been seen. PostgreSQL inserts the edges while
-Python still validates the next ones.
+Python still validates the next ones. On PostgreSQL a big capture's edges
+and nodes go into tables of their own, attached as partitions once loaded
+(snapshots/partitions.py).
 """
 
 import time
@@ -17,6 +19,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
+from snapshots import partitions
 from snapshots.ingest.errors import IngestError
 from snapshots.ingest.validate import LOCAL
 from snapshots.models import (
@@ -199,6 +202,12 @@ def write_rows(proc, parsed):
     unresolved = []
     with connection.cursor() as cursor:
         write = _copy if connection.vendor == "postgresql" else _insert_batches
+        edge_table, node_table = EDGE_COLS, NODE_COLS
+        partitioned = partitions.wanted(len(parsed.nodes) + len(parsed.raw_edges))
+        if partitioned:
+            partitions.create_loading_tables(cursor, pid)
+            edge_table = (partitions.name(Edge, pid), EDGE_COLS[1])
+            node_table = (partitions.name(Node, pid), NODE_COLS[1])
 
         def edge_rows():
             for kind, row in parsed.iter_edges():
@@ -207,24 +216,29 @@ def write_rows(proc, parsed):
                 else:
                     unresolved.append((sid, pid, *row))
 
-        write_edges(cursor, write, edge_rows())
+        write_edges(cursor, write, edge_rows(), edge_table)
         lap("edges")
-        write_nodes(cursor, write, ((sid, pid, key, *row) for row in parsed.node_rows()))
+        write_nodes(
+            cursor, write, ((sid, pid, key, *row) for row in parsed.node_rows()), node_table
+        )
         lap("nodes")
         write_unresolved(cursor, write, unresolved)
         write_wakes(cursor, write, ((sid, pid, *row) for row in parsed.wakes))
         write_traces(cursor, write, ((sid, pid, *row) for row in parsed.traces))
         write_frames(cursor, write, ((pid, *row) for row in parsed.frames))
         lap("other_rows")
+        if partitioned:
+            partitions.attach(cursor, pid)
+            lap("attach")
 
 
 # One function per table, so a test can make one step fail mid-write.
-def write_edges(cursor, write, rows):
-    write(cursor, EDGE_COLS, rows)
+def write_edges(cursor, write, rows, table_cols=EDGE_COLS):
+    write(cursor, table_cols, rows)
 
 
-def write_nodes(cursor, write, rows):
-    write(cursor, NODE_COLS, rows)
+def write_nodes(cursor, write, rows, table_cols=NODE_COLS):
+    write(cursor, table_cols, rows)
 
 
 def write_unresolved(cursor, write, rows):

@@ -1,0 +1,114 @@
+"""Big captures' nodes and edges are partitions of their own (PostgreSQL).
+
+On PostgreSQL the node and edge tables are partitioned by process_id
+(migration 0002). Every reader filters by the process ids of its scope, so
+the planner opens only the partitions it needs; and each capture is written
+once, by one ingest transaction, which makes it the unit:
+
+- A capture of PEEPSWEB_PARTITION_MIN_ROWS nodes + edges or more is COPYed
+  into two new tables with no index; the indexes are built once the rows
+  are in (by sorting, instead of updating five indexes row by row) and the
+  tables are attached as partitions. For 300,000 rows the database's work
+  is about half of a COPY into the tables as they are (docs/ingest.md).
+  Retention drops the tables instead of deleting the rows.
+- Smaller captures go into the default partition like any insert. Two
+  tables per capture would cost them ~10 ms each, and hundreds of
+  partitions would slow every page's planning and every ingest's
+  catalog work (measured: 1,000-node captures with a partition each went
+  from 16.5 to 10.7 snapshots/s in bench/live.py).
+
+Attaching a partition locks the default partition (ACCESS EXCLUSIVE) and
+scans it for rows of the new capture, until commit; so ATTACH is the last
+statement of the ingest, and the threshold bounds the default partition's
+size (keep x threshold rows at most). The tables are named after the
+capture (`snapshots_node_p42`); DDL is transactional, so a rolled-back
+ingest leaves no table behind.
+"""
+
+from django.conf import settings
+from django.db import connection
+
+from snapshots.models import Edge, Node, ProcessSnapshot
+
+# Edges before nodes: the order in which ingest writes and attaches them
+# and retention deletes and drops them, so that two of them never wait on
+# each other in opposite orders.
+PARTITIONED = (Edge, Node)
+
+
+def enabled():
+    return connection.vendor == "postgresql"
+
+
+def wanted(row_count):
+    """Whether a capture of `row_count` nodes + edges gets partitions of its own."""
+    return enabled() and row_count >= settings.PEEPSWEB_PARTITION_MIN_ROWS
+
+
+def name(model, process_id):
+    return f"{model._meta.db_table}_p{int(process_id)}"
+
+
+def create_loading_tables(cursor, process_id):
+    """Empty tables shaped like the node and edge tables (same columns and
+    defaults, so ids still come from the shared sequence), for COPY.
+
+    Their CHECK on process_id spares ATTACH a scan of the whole table to
+    prove it (PostgreSQL's advice), while it holds the default partition."""
+    qn = connection.ops.quote_name
+    for model in PARTITIONED:
+        cursor.execute(
+            f"CREATE TABLE {qn(name(model, process_id))} "
+            f"(LIKE {qn(model._meta.db_table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+            f" CHECK ({qn('process_id')} = {int(process_id)}))"
+        )
+
+
+def attach(cursor, process_id):
+    """Index the loaded tables, then make them partitions.
+
+    The indexes are built before ATTACH (which adopts them), while only the
+    new tables are locked. From ATTACH on, until the commit that follows,
+    the transaction holds the default partition against readers and writers
+    of small captures, and the parent against the next ATTACH."""
+    qn = connection.ops.quote_name
+    for model in PARTITIONED:
+        table = name(model, process_id)
+        for statement in _index_statements(cursor, model, table):
+            cursor.execute(statement)
+        cursor.execute(
+            f"ALTER TABLE {qn(model._meta.db_table)} ATTACH PARTITION "
+            f"{qn(table)} FOR VALUES IN ({int(process_id)})"
+        )
+
+
+def _index_statements(cursor, model, table):
+    """The parent table's indexes, as statements building them on `table`."""
+    cursor.execute(
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
+        [model._meta.db_table],
+    )
+    for (definition,) in cursor.fetchall():
+        # "CREATE INDEX node_state ON ONLY public.snapshots_node USING btree (...)"
+        unique = "UNIQUE " if definition.startswith("CREATE UNIQUE ") else ""
+        method_and_columns = definition[definition.index(" USING ") :]
+        yield f"CREATE {unique}INDEX ON {connection.ops.quote_name(table)}{method_and_columns}"
+
+
+def drop(cursor, process_ids):
+    """Drop the partitions of these captures (small ones have none), and any
+    left by captures deleted some other way (Django's cascade, a TRUNCATE).
+    Call inside the transaction deleting the captures."""
+    tables = [model._meta.db_table for model in PARTITIONED]
+    names = [name(model, pid) for model in PARTITIONED for pid in process_ids]
+    cursor.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = ANY(%s::regclass[]) AND c.relname ~ '_p[0-9]+$'"
+        " AND (c.relname = ANY(%s) OR NOT EXISTS ("
+        f" SELECT 1 FROM {connection.ops.quote_name(ProcessSnapshot._meta.db_table)} p"
+        " WHERE p.id = substring(c.relname from '_p([0-9]+)$')::bigint))"
+        " ORDER BY i.inhparent = %s::regclass DESC, c.relname",
+        [tables, names, tables[0]],
+    )
+    for (table,) in cursor.fetchall():  # edges first
+        cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}")
