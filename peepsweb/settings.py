@@ -138,7 +138,7 @@ PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 500)
 PEEPSWEB_KEEP_INGEST_EVENTS = envint("PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)
 # PostgreSQL: a capture with at least this many nodes + edges is loaded into
 # partitions of its own (snapshots/partitions.py).
-PEEPSWEB_PARTITION_MIN_ROWS = envint("PEEPSWEB_PARTITION_MIN_ROWS", 10_000)
+PEEPSWEB_PARTITION_MIN_ROWS = envint("PEEPSWEB_PARTITION_MIN_ROWS", 20_000)
 # Above this the graph view offers to narrow instead of drawing.
 PEEPSWEB_GRAPH_MAX_NODES = envint("PEEPSWEB_GRAPH_MAX_NODES", 300)
 PEEPSWEB_GRAPH_MAX_EDGES = envint("PEEPSWEB_GRAPH_MAX_EDGES", 600)
