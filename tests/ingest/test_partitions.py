@@ -16,6 +16,7 @@ from snapshots.models import Edge, Node, ProcessSnapshot
 from snapshots.retention import prune_after_ingest, prune_snapshots
 
 from .conftest import assert_nothing_stored, small_doc
+from .test_pull_replies import open_pull
 
 pytestmark = [
     pytest.mark.django_db,
@@ -121,6 +122,18 @@ def test_a_small_capture_goes_to_the_default_partition(settings):
         assert cursor.fetchone()[0] == 3
     big = ingest_document(big_doc())  # 6 rows
     assert set(own_partitions()) == names(big.id)
+
+
+def test_replies_to_one_pull_get_partitions_of_their_own(settings):
+    """Each reply fills its capture (created when the pull opened) in place."""
+    settings.PEEPSWEB_PARTITION_MIN_ROWS = 6
+    pull = open_pull("svc-1", "svc-2")
+    first = ingest_document(big_doc() | {"snapshot_id": pull.id})
+    second = ingest_document(small_doc("svc-2", snapshot_id=pull.id))
+    assert set(own_partitions()) == names(first.id)
+    assert Node.objects.filter(process_id__in=[first.id, second.id]).count() == 4 + 3
+    pull.refresh_from_db()
+    assert pull.node_count == 7
 
 
 def test_ids_come_from_one_sequence_across_partitions(settings):
