@@ -108,9 +108,12 @@ class Node(models.Model):
     rows, next to the capture it has just created or locked, and Django and
     retention still delete them with it."""
 
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+", db_constraint=False)
-    # db_index=False here and on Edge: the composite indexes below lead with
-    # process, and every extra index is paid on each COPYed row.
+    # db_index=False on both keys, here and on Edge: no reader looks rows up
+    # by snapshot (the scope's process ids select them), the composite
+    # indexes below lead with process, and every index is paid on each row.
+    snapshot = models.ForeignKey(
+        Snapshot, models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     process = models.ForeignKey(
         ProcessSnapshot, models.CASCADE, related_name="nodes", db_index=False, db_constraint=False
     )
@@ -144,7 +147,9 @@ class Edge(models.Model):
     """`src needs dst`, both endpoints inside the same process capture.
     Partitioned like Node, with no database foreign keys for the same reason."""
 
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+", db_constraint=False)
+    snapshot = models.ForeignKey(
+        Snapshot, models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     process = models.ForeignKey(
         ProcessSnapshot, models.CASCADE, related_name="edges", db_index=False, db_constraint=False
     )
