@@ -12,7 +12,7 @@ once, by one ingest transaction, which makes it the unit:
   is about half of a COPY into the tables as they are (docs/ingest.md).
   Retention drops the tables instead of deleting the rows.
 - Smaller captures go into the default partition like any insert. Two
-  tables per capture cost ~30 ms (bench/partition_threshold.py), and
+  tables per capture cost 20-35 ms (bench/partition_threshold.py), and
   hundreds of partitions slow every page's planning and every ingest's
   catalog work (1,000-node captures with a partition each went from 16.5
   to 10.7 snapshots/s in bench/live.py).
