@@ -30,8 +30,8 @@ memory for the POST <= 4x the body size.
   itself. Both are printed against the body size.
 
 Each round times ours and both COPYs back to back (reversing the order
-every other round), and the first --bulk-repeat rounds bulk_create too; ratios are the
-medians of per-round ratios, so a machine whose load drifts compares runs
+every other round), and the first --bulk-repeat rounds bulk_create too;
+ratios are the medians of per-round ratios, so a machine whose load drifts compares runs
 made under the same load. Every run's rows are deleted (and the tables
 vacuumed) before the next, so each writes into tables of the same size.
 The server's Server-Timing laps are printed: read, decode, ingest (and
@@ -53,6 +53,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.benchdb import setup_django  # noqa: E402
 
 STATES = ["pending"] * 5 + ["running", "ready", "completed", "failed", "sleeping"]
 KINDS = ["future", "lock", "mpsc_tx", "mpsc_rx", "semaphore", "request", "oneshot_rx"]
@@ -129,19 +131,6 @@ def make_doc(n_nodes, n_edges, n_wakes, n_traces, seed=7):
         "frames": frames,
         "pending_traces": traces,
     }
-
-
-# -- set-up -------------------------------------------------------------------
-
-
-def setup_django():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def free_port():
@@ -273,8 +262,10 @@ def raw_copy(rows, own_partitions=False):
     from snapshots.ingest import store
 
     sid, pid = new_capture()
-    loading_tables = {
-        model._meta.db_table: partitions.name(model, pid) for model in partitions.PARTITIONED
+    # own_partitions: the node and edge rows go to the capture's loading tables.
+    loading_table = {
+        model._meta.db_table: partitions.name(model, pid)
+        for model in (partitions.PARTITIONED if own_partitions else ())
     }
     nodes, edges, unresolved, wakes, traces, frames = rows
     tables = [
@@ -291,8 +282,7 @@ def raw_copy(rows, own_partitions=False):
             if own_partitions:
                 partitions.create_loading_tables(cursor, pid)
             for (table, cols), table_rows in tables:
-                if own_partitions:
-                    table = loading_tables.get(table, table)
+                table = loading_table.get(table, table)
                 sql = f'COPY "{table}" ({", ".join(cols)}) FROM STDIN'
                 with cursor.copy(sql) as copy:
                     for row in table_rows:
@@ -428,7 +418,7 @@ def main():
         sys.stdout.flush()
         os.execv(str(pg), [str(pg), "run", sys.executable, *sys.argv])
 
-    setup_django()
+    setup_django("ingest")
     import orjson
     from django.db import connection
 
@@ -458,9 +448,9 @@ def main():
             "attached": lambda: raw_copy(rows, own_partitions=True),
             "bulk_create": lambda: orm_bulk_create(rows),
         }
-        # Each round times ours and COPY back to back (alternating which goes
-        # first), so a ratio compares runs made under the same machine load;
-        # the medians of the per-round ratios are reported.
+        # Each round times ours and both COPYs back to back (every other round
+        # in reverse order), so a ratio compares runs made under the same
+        # machine load; the medians of the per-round ratios are reported.
         for r in range(args.repeat):
             order = ["ours", "copy", "attached"]
             if r % 2:

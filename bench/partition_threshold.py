@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest import make_doc, setup_django  # noqa: E402  (bench/ingest.py)
+from bench.benchdb import setup_django  # noqa: E402
+from bench.ingest import make_doc  # noqa: E402
 
 SIZES = (10, 100, 1000, 5000, 10_000, 20_000, 50_000)
 
@@ -28,7 +29,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    setup_django()
+    setup_django("partition-threshold")
     from django.conf import settings
     from django.db import connection
 

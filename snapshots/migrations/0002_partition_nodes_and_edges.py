@@ -67,55 +67,35 @@ def rebuild(apps, schema_editor, partitioned):
             _rebuild(cursor, table, partitioned)
 
 
+def _unconstrained_key(model_name, name, related_name, to):
+    """A key that is neither a database constraint nor indexed (models.Node)."""
+    return migrations.AlterField(
+        model_name=model_name,
+        name=name,
+        field=models.ForeignKey(
+            db_constraint=False,
+            db_index=False,
+            on_delete=django.db.models.deletion.CASCADE,
+            related_name=related_name,
+            to=to,
+        ),
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("snapshots", "0001_initial"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="edge",
-            name="process",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="edges",
-                to="snapshots.processsnapshot",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="edge",
-            name="snapshot",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="snapshots.snapshot",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="node",
-            name="process",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="nodes",
-                to="snapshots.processsnapshot",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="node",
-            name="snapshot",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="snapshots.snapshot",
-            ),
+        *(
+            _unconstrained_key(*key)
+            for key in (
+                ("edge", "process", "edges", "snapshots.processsnapshot"),
+                ("edge", "snapshot", "+", "snapshots.snapshot"),
+                ("node", "process", "nodes", "snapshots.processsnapshot"),
+                ("node", "snapshot", "+", "snapshots.snapshot"),
+            )
         ),
         migrations.RunPython(
             partial(rebuild, partitioned=True), partial(rebuild, partitioned=False)
