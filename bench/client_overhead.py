@@ -1,4 +1,4 @@
-"""Overhead of peepsweb.client.aio on a workload of many short tasks that
+"""Overhead of peepsweb_client.aio on a workload of many short tasks that
 use locks and queues: the same workload, plain asyncio vs instrumented, in
 the same run, rounds interleaved. Target: instrumented <= 1.3x plain.
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peepsweb.client import aio  # noqa: E402
+from peepsweb_client import aio  # noqa: E402
 
 VALGRIND_SLOWDOWN = 40  # roughly, for cachegrind without cache simulation
 

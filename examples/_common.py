@@ -9,8 +9,8 @@ from pathlib import Path
 # Run from a checkout without installing anything: `python examples/x.py`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peepsweb.client import post_snapshot  # noqa: E402
-from peepsweb.client.push import describe_failure  # noqa: E402
+from peepsweb_client import post_snapshot  # noqa: E402
+from peepsweb_client.push import describe_failure  # noqa: E402
 
 
 def main(build, description):

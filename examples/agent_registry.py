@@ -26,8 +26,7 @@ Mapping onto the model:
 import time
 
 from _common import main
-
-from peepsweb.client import SnapshotBuilder
+from peepsweb_client import SnapshotBuilder
 
 # id: (title, state, parent, extra attrs)
 TASKS = {

@@ -32,8 +32,7 @@ import time
 from datetime import UTC, datetime
 
 from _common import main
-
-from peepsweb.client import SnapshotBuilder
+from peepsweb_client import SnapshotBuilder
 
 S = 1_000_000_000
 

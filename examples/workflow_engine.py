@@ -30,8 +30,7 @@ dashboard reports that cycle.
 import time
 
 from _common import main
-
-from peepsweb.client import SnapshotBuilder
+from peepsweb_client import SnapshotBuilder
 
 # name: (action, priority, policy, dependencies)
 WORKFLOW = {

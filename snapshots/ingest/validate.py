@@ -1,7 +1,7 @@
 """Check a decoded snapshot body against SNAPSHOT_FORMAT.md and turn it into
 compact rows ready for storage.
 
-The rules themselves are peepsweb/contract.py, shared with the client's
+The rules themselves are client/src/peepsweb_client/contract.py, shared with the client's
 validator so that both refuse the same bodies with the same messages. This
 module runs them the server's way: orjson for JSON, list elements decoded
 one at a time as validation reaches them (see body.py), rows with the
@@ -23,8 +23,7 @@ from functools import partial
 import orjson
 from django.conf import settings
 from msgspec import Raw
-
-from peepsweb.contract import (
+from peepsweb_client.contract import (
     INT64_MAX,
     INT64_MIN,
     PROC_KEY_RE,
@@ -35,6 +34,7 @@ from peepsweb.contract import (
     ValidationError,
     proc_key_of,
 )
+
 from snapshots.ingest.errors import IngestError
 from snapshots.states import state_class
 
@@ -77,7 +77,7 @@ def _render(value):
 
 
 class OrjsonCodec:
-    """The codec of the contract's Rules on the server (see peepsweb.contract)."""
+    """The codec of the contract's Rules on the server (see peepsweb_client.contract)."""
 
     loads = staticmethod(orjson.loads)
     dumps = staticmethod(orjson.dumps)

@@ -1,9 +1,9 @@
-"""Reading snapshot bodies made by peepsweb.client.aio in tests."""
+"""Reading snapshot bodies made by peepsweb_client.aio in tests."""
 
 import asyncio
 
-from peepsweb.client import aio
-from peepsweb.client.validate import check_document
+from peepsweb_client import aio
+from peepsweb_client.validate import check_document
 
 
 def run(coro_fn, **install_kwargs):

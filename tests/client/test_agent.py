@@ -7,8 +7,9 @@ import threading
 import time
 import urllib.request
 
-from peepsweb.client import aio
-from peepsweb.client.ws import WebSocket, websocket_url
+from peepsweb_client import aio
+from peepsweb_client.ws import WebSocket, websocket_url
+
 from snapshots.models import Node, ProcessSnapshot
 
 

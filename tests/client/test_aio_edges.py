@@ -5,8 +5,7 @@ import asyncio
 import sys
 
 import pytest
-
-from peepsweb.client import aio
+from peepsweb_client import aio
 
 from .aio_helpers import Snap, run, settle, tid
 

@@ -7,7 +7,7 @@ import gc
 import inspect
 import weakref
 
-from peepsweb.client import aio
+from peepsweb_client import aio
 
 from .aio_helpers import Snap, run, settle, tid
 

@@ -5,7 +5,7 @@ threshold, with its coroutine stack innermost first."""
 import asyncio
 import threading
 
-from peepsweb.client import aio
+from peepsweb_client import aio
 
 from .aio_helpers import Snap, run, settle, tid
 

@@ -1,4 +1,4 @@
-"""`python -m peepsweb.client push|demo` as a user runs it, against daphne."""
+"""`python -m peepsweb_client push|demo` as a user runs it, against daphne."""
 
 import gzip
 import json
@@ -14,7 +14,7 @@ from tests.support.processes import REPO_ROOT
 
 def cli(*args, stdin=None, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "peepsweb.client", *args],
+        [sys.executable, "-m", "peepsweb_client", *args],
         cwd=REPO_ROOT,
         input=stdin,
         capture_output=True,

@@ -7,8 +7,8 @@ import sys
 import urllib.request
 
 import pytest
+from peepsweb_client.validate import check_document
 
-from peepsweb.client.validate import check_document
 from snapshots.models import ProcessSnapshot
 from snapshots.states import state_class
 from tests.support.processes import REPO_ROOT

@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from peepsweb_client import Pusher, PushError, SnapshotBuilder
+from peepsweb_client.push import encode, retry_after_seconds
 
-from peepsweb.client import Pusher, PushError, SnapshotBuilder
-from peepsweb.client.push import encode, retry_after_seconds
 from snapshots.models import IngestToken, ProcessSnapshot
 
 from .proxy import Proxy

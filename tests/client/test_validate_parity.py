@@ -2,12 +2,12 @@
 accept/reject, same status, same path, same message (and, for accepted
 bodies, the same nodes, edges, unresolved edges, wakes and traces).
 
-Both run the one set of rules in peepsweb.contract; what differs is the JSON
+Both run the one set of rules in peepsweb_client.contract; what differs is the JSON
 library behind them (orjson on the server, `json` on the client: attrs_json
 parsing, the stored attrs text and its limits, values quoted in messages)
 and what each keeps. The server's side is snapshots.ingest.validate
 (parse_document, then iter_edges as the store does), the client's
-peepsweb.client.validate. A hand-written corpus covers each rule;
+peepsweb_client.validate. A hand-written corpus covers each rule;
 hypothesis then mutates the example snapshots at random paths.
 """
 
@@ -20,9 +20,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from peepsweb_client import SnapshotBuilder
+from peepsweb_client import validate as client
 
-from peepsweb.client import SnapshotBuilder
-from peepsweb.client import validate as client
 from snapshots.ingest import validate as server
 from snapshots.ingest.errors import IngestError
 from tests.support.examples import example_names, read_example
@@ -441,8 +441,8 @@ def test_a_node_kind_that_is_an_array_is_a_400_on_both_sides():
 def test_the_shared_rules_and_the_client_validator_need_only_the_standard_library():
     # -S: no site-packages at all, so importing Django or orjson would fail.
     code = (
-        "import sys; sys.path.insert(0, '.');"
-        "from peepsweb.client.validate import check_document;"
+        "import sys; sys.path.insert(0, 'client/src');"
+        "from peepsweb_client.validate import check_document;"
         "check_document({'process': 'p', 'proc_key': 'p-1', 'nodes': []})"
     )
     run = subprocess.run(

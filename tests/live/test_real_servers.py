@@ -1,5 +1,5 @@
 """Live updates end to end: real daphne processes, a real browser, agents
-speaking the real protocol (peepsweb.client.agent), and Redis between two
+speaking the real protocol (peepsweb_client.agent), and Redis between two
 servers."""
 
 import json
@@ -7,7 +7,8 @@ import re
 import time
 import urllib.request
 
-from peepsweb.client.agent import Agent
+from peepsweb_client.agent import Agent
+
 from snapshots.models import Agent as AgentRow
 from snapshots.models import ProcessSnapshot, Snapshot
 from tests.support.examples import read_example

@@ -15,7 +15,7 @@ socket send fails it falls back to POST /api/v1/snapshots with the
 snapshot_id, which ingest treats the same way. It reconnects with backoff
 when the connection drops, and pings every `ping_interval` seconds.
 
-The standard library has no websocket client; peepsweb/client/ws.py is a
+The standard library has no websocket client; client/src/peepsweb_client/ws.py is a
 minimal RFC 6455 one.
 """
 
@@ -26,8 +26,8 @@ import random
 import threading
 import time
 
-from peepsweb.client.push import Pusher, PushError
-from peepsweb.client.ws import (
+from peepsweb_client.push import Pusher, PushError
+from peepsweb_client.ws import (
     BINARY,
     PONG,
     ConnectionClosed,
@@ -37,7 +37,7 @@ from peepsweb.client.ws import (
     websocket_url,
 )
 
-log = logging.getLogger("peepsweb.client.agent")
+log = logging.getLogger("peepsweb_client.agent")
 AGENT_PATH = "/ws/agent/"
 
 

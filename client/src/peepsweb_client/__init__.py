@@ -4,15 +4,15 @@
 - `check_document` / `ValidationError`: the contract's validation rules,
   the very ones the server applies;
 - `Pusher` / `post_snapshot`: upload, in the background or synchronously;
-- `peepsweb.client.aio`: asyncio instrumentation (`install()`, `snapshot()`,
+- `peepsweb_client.aio`: asyncio instrumentation (`install()`, `snapshot()`,
   drop-in Lock/Semaphore/Event/Condition/Queue);
-- `peepsweb.client.agent`: answers the server's "Jump to now" requests;
-- `python -m peepsweb.client push FILE...` / `... demo`: the command line.
+- `peepsweb_client.agent`: answers the server's "Jump to now" requests;
+- `python -m peepsweb_client push FILE...` / `... demo`: the command line.
 """
 
-from peepsweb.client.builder import SnapshotBuilder, format_frame
-from peepsweb.client.push import Pusher, PushError, post_snapshot
-from peepsweb.client.validate import (
+from peepsweb_client.builder import SnapshotBuilder, format_frame
+from peepsweb_client.push import Pusher, PushError, post_snapshot
+from peepsweb_client.validate import (
     DEFAULT_LIMITS,
     CheckedDocument,
     Limits,

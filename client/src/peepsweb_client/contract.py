@@ -2,7 +2,7 @@
 for the server and the client alike.
 
 The server (snapshots/ingest/validate.py) applies them while it streams a
-body into the database; the client (peepsweb/client/validate.py) applies them
+body into the database; the client (client/src/peepsweb_client/validate.py) applies them
 to an in-memory document before sending it. One set of rules means both
 refuse the same bodies with the same status, message and path.
 

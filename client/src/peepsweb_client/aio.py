@@ -1,6 +1,6 @@
 """asyncio instrumentation: who waits on whom, measured, never guessed.
 
-    from peepsweb.client import aio
+    from peepsweb_client import aio
 
     async def main():
         aio.install(url="http://127.0.0.1:8000", push_interval=5)   # on the running loop
@@ -48,9 +48,9 @@ import time
 import weakref
 from asyncio import tasks as _asyncio_tasks
 
-from peepsweb.client.builder import SnapshotBuilder, default_process_name, format_frame
+from peepsweb_client.builder import SnapshotBuilder, default_process_name, format_frame
 
-log = logging.getLogger("peepsweb.client")
+log = logging.getLogger("peepsweb_client")
 
 _current_task = asyncio.current_task
 _Task = asyncio.Task
@@ -1414,7 +1414,7 @@ def install(
     if existing is not None and existing.loop is loop:
         return existing
     if url and pusher is None:
-        from peepsweb.client.push import Pusher
+        from peepsweb_client.push import Pusher
 
         pusher = Pusher(url, token)
     if pusher is not None and push_interval is None:
@@ -1431,7 +1431,7 @@ def install(
     if agent:
         if not url:
             raise ValueError("agent mode needs the server url")
-        from peepsweb.client.agent import Agent
+        from peepsweb_client.agent import Agent
 
         inst.agent = Agent(
             url,

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from peepsweb.client.validate import DEFAULT_LIMITS, check_document, derive_proc_key
+from peepsweb_client.validate import DEFAULT_LIMITS, check_document, derive_proc_key
 
 
 def default_process_name():

@@ -1,7 +1,7 @@
 """Validation of a process snapshot body against SNAPSHOT_FORMAT.md v1, with
 the server's rules, messages and paths, in the standard library only.
 
-The rules are peepsweb/contract.py, the very code the server runs (see
+The rules are client/src/peepsweb_client/contract.py, the very code the server runs (see
 snapshots/ingest/validate.py); this module runs them the client's way, over
 an in-memory document with the standard `json` module, and keeps the body in
 canonical form. tests/client/test_validate_parity.py still runs one corpus of
@@ -16,7 +16,7 @@ collapsed, cross-process edges split out) or raises
 import json
 from dataclasses import dataclass, field
 
-from peepsweb.contract import (
+from peepsweb_client.contract import (
     DEFAULT_LIMITS,
     INT64_MIN,
     Header,
@@ -148,7 +148,7 @@ def has_big_int(value):
 
 
 class JsonCodec:
-    """The codec of the contract's Rules on the client (see peepsweb.contract)."""
+    """The codec of the contract's Rules on the client (see peepsweb_client.contract)."""
 
     loads = staticmethod(loads_like_server)
     dumps = staticmethod(dumps_like_server)

@@ -1,4 +1,4 @@
-"""`python -m peepsweb.client demo`: an asyncio program that really deadlocks.
+"""`python -m peepsweb_client demo`: an asyncio program that really deadlocks.
 
 Two bank transfers take the same two locks in opposite orders (a lock-order
 inversion: each holds one and waits for the other, forever). A consumer that
@@ -6,14 +6,14 @@ books each job under account_a's lock is stuck behind them, so the producer
 fills the bounded `jobs` queue and stalls on `put()`. A heartbeat task keeps
 beating to show what healthy tasks look like.
 
-Everything is instrumented with peepsweb.client.aio and pushed every few
+Everything is instrumented with peepsweb_client.aio and pushed every few
 seconds, so the dashboard shows the cycle
 transfer_a_to_b -> account_b -> transfer_b_to_a -> account_a -> transfer_a_to_b.
 """
 
 import asyncio
 
-from peepsweb.client import aio
+from peepsweb_client import aio
 
 PROCESS = "peepsweb-demo"
 

@@ -1,8 +1,8 @@
-"""Command line: `python -m peepsweb.client push FILE...` and `... demo`.
+"""Command line: `python -m peepsweb_client push FILE...` and `... demo`.
 
-    python -m peepsweb.client push snapshots/example_snapshots/*.json
-    cat dump.json | python -m peepsweb.client push - --url http://host:8000 --token pw_...
-    python -m peepsweb.client demo
+    python -m peepsweb_client push snapshots/example_snapshots/*.json
+    cat dump.json | python -m peepsweb_client push - --url http://host:8000 --token pw_...
+    python -m peepsweb_client demo
 
 The URL and token default to $PEEPSWEB_URL (else http://127.0.0.1:8000) and
 $PEEPSWEB_TOKEN. Files are gzipped on the way (a file that is already gzip
@@ -19,14 +19,14 @@ import os
 import sys
 import time
 
-from peepsweb.client.push import (
+from peepsweb_client.push import (
     RETRYABLE_STATUSES,
     PushError,
     ingest_url,
     post_snapshot,
     retry_after_seconds,
 )
-from peepsweb.client.validate import ValidationError, check_document
+from peepsweb_client.validate import ValidationError, check_document
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -204,7 +204,7 @@ def check_locally(label, raw, bar, stdout, stderr):
 
 
 def run_demo(args, stdout=sys.stdout):
-    from peepsweb.client import demo
+    from peepsweb_client import demo
 
     def out(text):
         stdout.write(text + "\n")
@@ -234,7 +234,7 @@ def build_parser():
     env_url = os.environ.get("PEEPSWEB_URL") or DEFAULT_URL
     env_token = os.environ.get("PEEPSWEB_TOKEN") or None
     parser = argparse.ArgumentParser(
-        prog="python -m peepsweb.client",
+        prog="python -m peepsweb_client",
         description="peepsweb client: upload snapshots, run the demo.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

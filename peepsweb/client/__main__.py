@@ -1,5 +1,0 @@
-import sys
-
-from peepsweb.client.cli import main
-
-sys.exit(main())
