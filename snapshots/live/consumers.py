@@ -28,12 +28,15 @@ process sees every agent when several daphne processes share a Redis layer.
 
 import asyncio
 import zlib
+from urllib.parse import urlparse
 
 import orjson
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 
+from snapshots.auth import bearer_token
 from snapshots.ingest.errors import IngestError
 from snapshots.live import agents, publish, topics
 from snapshots.models import IngestEvent, Snapshot
@@ -78,7 +81,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         publish.remember_loop()
-        if not await database_sync_to_async(agents.token_allows)(self.scope):
+        allowed = origin_allowed(self.scope) and await database_sync_to_async(agents.token_allows)(
+            self.scope
+        )
+        if not allowed:
             # Closing before accept refuses the handshake (HTTP 403).
             await self.close()
             return
@@ -182,6 +188,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if isinstance(snapshot_id, int):
             payload["snapshot_id"] = snapshot_id
         await self.send_json(payload)
+
+
+def origin_allowed(scope):
+    """The Origin check /ws/updates/ gets (AllowedHostsOriginValidator), for
+    handshakes made by a browser. Without it any page a developer opens could
+    pose as an agent while the server is open (no token yet). Agents are
+    programs: they send no Origin, or a bearer token, which a page cannot put
+    on a websocket handshake (token_allows then checks it)."""
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin")
+    if origin is None or bearer_token(headers.get(b"authorization", b"").decode("latin1")):
+        return True
+    return AllowedHostsOriginValidator(None).valid_origin(urlparse(origin.decode("latin1")))
 
 
 def latest_complete_snapshot_id():

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from snapshots.auth import AuthError, check_authorization
+from snapshots.auth import AuthError, bearer_token, check_authorization
 from snapshots.live import pull
 from snapshots.models import Agent
 
@@ -30,15 +30,18 @@ def _no_view(request):  # CsrfViewMiddleware wants a get_response
 
 def bearer_or_csrf(view):
     """Scripts send the ingest bearer token; the header's button sends the
-    CSRF token. A request carrying an Authorization header cannot be forged
-    by another site (browsers never add one cross-site unasked), so the
-    token check replaces the CSRF check for it."""
+    CSRF token. A bearer token cannot be forged by another site: browsers
+    never add one by themselves, and a page cannot set it cross-site without
+    a CORS preflight this server never grants. So a valid one replaces the
+    CSRF check. Any other Authorization header (Basic, Digest, Negotiate)
+    may be the browser's cached credentials riding along on a cross-site
+    form POST: those requests get the CSRF check like any other."""
 
     @csrf_exempt
     @wraps(view)
     async def wrapper(request, *args, **kwargs):
         header = request.headers.get("Authorization")
-        if header is not None:
+        if bearer_token(header) is not None:
             try:
                 await sync_to_async(check_authorization)(header)
             except AuthError as err:

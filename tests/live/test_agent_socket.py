@@ -164,6 +164,33 @@ async def test_agents_need_no_origin_but_pages_do():
     await communicator.disconnect()
 
 
+async def connects(headers):
+    communicator = WebsocketCommunicator(application, "/ws/agent/", headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return connected
+
+
+async def test_a_web_page_of_another_site_cannot_pose_as_an_agent():
+    # No token exists (an open server): a browser sends its page's Origin,
+    # which must be one of ALLOWED_HOSTS, as for /ws/updates/.
+    assert not await connects([(b"origin", b"http://evil.example")])
+    assert not await connects([(b"origin", b"null")])  # sandboxed iframe, file://
+    assert await connects([(b"origin", b"http://127.0.0.1:8000")])
+    assert await connects([])  # a program: no Origin at all
+    assert await agents() == []
+
+
+async def test_an_agent_with_a_valid_token_may_send_any_origin():
+    # A page cannot put a bearer token on a websocket handshake, so a valid
+    # one proves a program; a wrong one is refused whatever the Origin.
+    raw = await database_sync_to_async(IngestToken.create)("agents")
+    foreign = (b"origin", b"http://evil.example")
+    assert await connects([foreign, (b"authorization", f"Bearer {raw}".encode())])
+    assert not await connects([foreign, (b"authorization", b"Bearer pw_wrong")])
+    assert not await connects([foreign])
+
+
 async def test_the_agents_page_is_refreshed_when_an_agent_comes_and_goes():
     async with page_socket("agents") as page:
         async with agent_socket(HELLO):

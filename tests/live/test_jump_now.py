@@ -359,6 +359,25 @@ async def test_a_browser_needs_the_csrf_token_and_a_script_the_bearer_token():
     assert (right.status_code, right.json()["error"]) == (409, "no agent is connected")
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic dXNlcjpwYXNzd29yZA==", 'Digest username="u"', "Negotiate YIIB", "Bearer "],
+)
+async def test_credentials_a_browser_adds_by_itself_do_not_skip_the_csrf_check(authorization):
+    # A cross-site form POST carries the browser's cached credentials for
+    # this host (Basic from a proxy in front, Kerberos...); only a bearer
+    # token, which no browser adds unasked, replaces the CSRF token.
+    strict = AsyncClient(enforce_csrf_checks=True)
+    response = await request(
+        strict.post,
+        "/api/v1/jump-now",
+        {"timeout_ms": "500"},
+        headers={"Authorization": authorization, "Origin": "http://evil.example"},
+    )
+    assert response.status_code == 403
+    assert response.json() == {"error": "CSRF check failed: reload the page", "path": ""}
+
+
 @pytest.mark.parametrize("timeout_ms", ["soon", "1.5"])
 async def test_a_bad_timeout_is_a_400(timeout_ms):
     response = await AsyncClient().post(
