@@ -36,15 +36,40 @@ def database_from_url(url):
 
 
 DEBUG = envbool("DEBUG")
+# PEEPSWEB_PRODUCTION=1: served to others, behind TLS. It never falls back
+# to the public local key, whatever DEBUG says.
+PRODUCTION = envbool("PEEPSWEB_PRODUCTION")
+LOCAL_KEY = "peepsweb-local-insecure-key"  # public: it is in this file
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and envbool("PEEPSWEB_PRODUCTION"):
-        raise RuntimeError("SECRET_KEY must be set when PEEPSWEB_PRODUCTION=1")
-    # Local use only: nothing is signed that outlives the process that matters.
-    SECRET_KEY = "peepsweb-local-insecure-key"
+if PRODUCTION and SECRET_KEY in ("", LOCAL_KEY):
+    raise RuntimeError("SECRET_KEY must be set when PEEPSWEB_PRODUCTION=1")
+# Local use only: nothing is signed that outlives the process that matters.
+SECRET_KEY = SECRET_KEY or LOCAL_KEY
 
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# TLS, on by default in production (`manage.py check --deploy` passes) and
+# each adjustable. The default proxy header is what nginx, Caddy and most
+# load balancers set; the proxy must overwrite it, never pass a client's on.
+# Empty to turn it off (daphne serving TLS itself).
+_proxy_header = os.environ.get(
+    "SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https" if PRODUCTION else ""
+)
+if _proxy_header:
+    _name, _, _value = _proxy_header.partition(":")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+_ON_IN_PRODUCTION = "1" if PRODUCTION else "0"
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _ON_IN_PRODUCTION)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _ON_IN_PRODUCTION)
+# HSTS is only sent over https. One year, subdomains of this host included;
+# preload (a request to be hard-coded into browsers) only the owner of the
+# whole domain can decide, so it is off unless asked for, and its reminder
+# (W021) is silenced.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _ON_IN_PRODUCTION)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD")
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
