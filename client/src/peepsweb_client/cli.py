@@ -1,5 +1,6 @@
-"""Command line: `python -m peepsweb_client push FILE...` and `... demo`.
+"""Command line: `python -m peepsweb_client run|push|demo`.
 
+    python -m peepsweb_client run python app.py      # what peepsweb-run does
     python -m peepsweb_client push snapshots/example_snapshots/*.json
     cat dump.json | python -m peepsweb_client push - --url http://host:8000 --token pw_...
     python -m peepsweb_client demo
@@ -19,6 +20,7 @@ import os
 import sys
 import time
 
+from peepsweb_client.autoinstall import DEFAULT_URL
 from peepsweb_client.push import (
     RETRYABLE_STATUSES,
     PushError,
@@ -28,7 +30,6 @@ from peepsweb_client.push import (
 )
 from peepsweb_client.validate import ValidationError, check_document
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 GZIP_MAGIC = b"\x1f\x8b"
 BIG = 1024 * 1024  # a single file above this gets a progress bar too
 
@@ -235,9 +236,15 @@ def build_parser():
     env_token = os.environ.get("PEEPSWEB_TOKEN") or None
     parser = argparse.ArgumentParser(
         prog="python -m peepsweb_client",
-        description="peepsweb client: upload snapshots, run the demo.",
+        description="peepsweb client: run a program instrumented, upload snapshots, run the demo.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    # Listed for --help only: main() hands `run ...` to peepsweb_client.run
+    # before parsing, so the program's own options are never read as ours.
+    sub.add_parser(
+        "run", help="run a program with its event loops instrumented (as peepsweb-run)"
+    ).add_argument("args", nargs=argparse.REMAINDER)
 
     push = sub.add_parser("push", help="upload snapshot files (JSON, or gzip of JSON)")
     push.add_argument("files", nargs="+", metavar="FILE", help="snapshot files; - reads stdin")
@@ -263,6 +270,11 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:
+        from peepsweb_client import run
+
+        return run.main(argv[1:], prog="python -m peepsweb_client run")
     args = build_parser().parse_args(argv)
     if args.command == "push":
         return push_files(args)
