@@ -30,9 +30,7 @@ TASKS_AWAIT_EACH_OTHER = """
 RUNNERS = {
     "asyncio.run": "asyncio.run(main())",
     "asyncio.Runner": "with asyncio.Runner() as runner:\n        runner.run(main())",
-    "new_event_loop": (
-        "loop = asyncio.new_event_loop()\n    loop.run_until_complete(main())"
-    ),
+    "new_event_loop": ("loop = asyncio.new_event_loop()\n    loop.run_until_complete(main())"),
 }
 
 
