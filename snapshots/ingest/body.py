@@ -5,6 +5,7 @@ PEEPSWEB_MAX_BODY_BYTES: a 1 MB "gzip bomb" that would inflate to gigabytes
 costs at most the limit in memory, never the bomb's full size.
 """
 
+import re
 import zlib
 
 import msgspec
@@ -117,8 +118,25 @@ _split_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _split_list = msgspec.json.Decoder(list[msgspec.Raw])
 
 
+# A real snapshot nests about 20 levels (attrs are capped at
+# PEEPSWEB_MAX_ATTRS_DEPTH); msgspec's split recurses and gives up somewhere
+# past 1,000 levels, orjson at 1,024. The scan that names a fault calls
+# anything deeper than this the fault.
+MAX_NESTING = 512
+
+
 def decode_json(body):
     """Body bytes -> the document dict for ingest_document, big lists lazy."""
+    try:
+        return _split(body)
+    except (RecursionError, UnicodeDecodeError) as exc:
+        # msgspec raises these with no position in the body: a RecursionError
+        # for deep nesting anywhere, and a UnicodeDecodeError (an offset
+        # within one key) for a key it decodes. Find and name the fault.
+        raise _fault(body, exc) from None
+
+
+def _split(body):
     try:
         top = _split_object.decode(body)
     except msgspec.ValidationError:
@@ -135,6 +153,80 @@ def decode_json(body):
             doc[key] = _load(raw, key)
         # Anything else is unused by ingest: dropped undecoded.
     return doc
+
+
+# A JSON string (escapes included) or one structural character: enough to
+# follow nesting, keys and list indexes without decoding anything.
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[][{},]', re.DOTALL)
+_QUOTE = ord('"')
+
+
+def _fault(body, exc):
+    """The IngestError for a body msgspec could not split: the first value
+    nested deeper than MAX_NESTING, or the first key that is not UTF-8 in an
+    object whose keys msgspec decodes (the top level and `graph`).
+
+    A scan in Python, so only run on this error path. msgspec read the body
+    up to the fault, so it is well-formed up to there and the scan, which
+    stops at the fault, follows its structure exactly."""
+    path = []  # per open container: its current key token (object) or index (list)
+    key_next = False
+    for match in _TOKENS.finditer(body):
+        token = match[0]
+        if token[0] == _QUOTE:
+            if key_next:
+                key_next = False
+                path[-1] = token
+                decoded_key = len(path) == 1 or (len(path) == 2 and path[0] == b'"graph"')
+                if decoded_key and (error := _not_utf8(token, match.start(), path[:-1])):
+                    return error
+        elif token in (b"{", b"["):
+            if len(path) == MAX_NESTING:
+                message = f"not valid JSON: nested deeper than {MAX_NESTING} levels"
+                return IngestError(400, message, _field(path))
+            path.append(None if token == b"{" else 0)
+            key_next = token == b"{"
+        elif token == b",":
+            if isinstance(path[-1], int):
+                path[-1] += 1
+            else:
+                key_next = True
+        else:
+            path.pop()
+            key_next = False
+    # Not found (should not happen): still a 400, never a 500.
+    return IngestError(400, f"the body is not valid JSON: {exc}", "")
+
+
+def _not_utf8(token, start, path):
+    """An IngestError naming the body offset of the first byte that is not
+    UTF-8 in `token`, the JSON string at body[start:]; else None."""
+    try:
+        token.decode()
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        message = f"the body is not UTF-8 at byte offset {offset} (0x{token[exc.start]:02x})"
+        return IngestError(400, message, _name(path))
+    return None
+
+
+def _field(path):
+    """The field a fault is in: a top-level field, or the field of one
+    element of a big list (`nodes[3].attrs`, `graph.edges[0].attrs`)."""
+    top = _name(path[:1])
+    return _name(path[: 4 if top == "graph" else 3 if top in LAZY_LISTS else 1])
+
+
+def _name(path):
+    """`nodes[3].attrs` for [b'"nodes"', 3, b'"attrs"']."""
+    name = ""
+    for part in path:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif part is not None:
+            key = part[1:-1].decode(errors="replace")
+            name += f".{key}" if name else key
+    return name
 
 
 def _lazy_list(raw, path):
