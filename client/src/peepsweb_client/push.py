@@ -1,19 +1,29 @@
 """Send snapshot bodies to a peepsweb server.
 
 `post_snapshot()` is one synchronous POST. `Pusher` is what an instrumented
-program uses: `push(doc)` hands a body to a background thread and returns at
-once, so a slow or absent server never blocks the program. The thread
-gzips, sends with the bearer token, retries transient failures (connection
-errors, 429, 5xx) with exponential backoff, honouring `Retry-After`, and
-keeps at most `max_queue` bodies waiting: when the server is down the oldest
-waiting body is dropped (and counted), since a newer snapshot supersedes it.
+program uses: `push(body)` hands a body (a dict, ready bytes, or a
+zero-argument callable returning a dict, called on the pusher's thread) to a
+background thread and returns at once, so a slow, refusing or absent server
+never blocks or breaks the program. The thread encodes (gzip of compact
+JSON), sends with the bearer token, and retries transient failures
+(connection errors, 429, 5xx) with exponential backoff, honouring
+`Retry-After`. Memory stays bounded whatever the server does: encoded bodies
+waiting to be sent are kept within `max_bytes` (the oldest are dropped first,
+and counted: a newer snapshot supersedes them), a callable pushed replaces
+any older one not yet called, and at most `max_queue` dicts wait for the
+thread while it is busy. A refusal is logged once per status and message on
+the "peepsweb.client" logger, with the server's own words. `close()` never
+waits on the network longer than its timeout (0.1 s): it cuts the connection
+in flight.
 """
 
 import email.utils
 import gzip
 import http.client
 import json
+import logging
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -60,10 +70,16 @@ class Response:
 class PushError(Exception):
     """A body the server refused (status set) or could not be reached (None)."""
 
-    def __init__(self, message, status=None, response=None):
+    def __init__(self, message, status=None, response=None, retry_after=None):
         super().__init__(message)
         self.status = status
         self.response = response
+        self.retry_after = retry_after  # seconds, from the server's Retry-After
+
+    @property
+    def retryable(self):
+        """Worth trying again: unreachable, or a transient status (503, 429...)."""
+        return self.status is None or self.status in RETRYABLE_STATUSES
 
     @property
     def path(self):
@@ -71,15 +87,21 @@ class PushError(Exception):
         return data.get("path") if isinstance(data, dict) else None
 
 
-def post_bytes(url, body, headers, *, timeout=10.0, progress=None, method="POST"):
+def post_bytes(
+    url, body, headers, *, timeout=10.0, progress=None, method="POST", on_connection=None
+):
     """One HTTP request with a bytes body, sent in chunks (`progress(n)` is
-    called after each). Returns a Response; raises OSError when unreachable."""
+    called after each). Returns a Response; raises OSError when unreachable.
+    `on_connection(conn)` is called with the connection before it is used and
+    with None after it is closed (Pusher.close() cuts it from another thread)."""
     parts = urlsplit(url)
     conn_cls = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
     conn = conn_cls(parts.hostname, parts.port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if on_connection:
+        on_connection(conn)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in headers.items():
@@ -107,6 +129,8 @@ def post_bytes(url, body, headers, *, timeout=10.0, progress=None, method="POST"
         raise ConnectionError(f"bad HTTP response: {e!r}") from e
     finally:
         conn.close()
+        if on_connection:
+            on_connection(None)
 
 
 def request_headers(token=None, compressed=True):
@@ -152,20 +176,39 @@ def post_snapshot(url, doc_or_bytes, *, token=None, timeout=10.0, compress=True,
     )
 
 
+log = logging.getLogger("peepsweb.client")
+
+MAX_LOGGED = 64  # distinct failures logged per pusher; more are only counted
+
+
+class _Waiting:
+    """An encoded body waiting to be sent, and how often it was tried."""
+
+    __slots__ = ("body", "attempts")
+
+    def __init__(self, body):
+        self.body = body
+        self.attempts = 0
+
+
 class Pusher:
     def __init__(
         self,
         url,
         token=None,
         *,
+        max_bytes=16 * 1024 * 1024,
         max_queue=8,
         timeout=10.0,
         max_attempts=5,
         backoff=0.5,
         max_backoff=30.0,
         compress=True,
-        on_result=None,
     ):
+        """`max_bytes`: encoded bodies waiting to be sent (the oldest are
+        dropped beyond it); `max_queue`: dicts waiting to be encoded while the
+        thread is busy; `timeout`: seconds for one request's socket operations;
+        `max_attempts` per body, with backoff between them."""
         self.url = ingest_url(url)
         self.token = token
         self.timeout = timeout
@@ -173,78 +216,107 @@ class Pusher:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.compress = compress
-        self.on_result = on_result  # called (doc, Response | None, error | None) on the thread
-        self._queue = deque()
-        self._max_queue = max_queue
+        self.max_bytes = max_bytes
+        self.max_queue = max_queue
         self._cond = threading.Condition()
-        self._busy = False
+        self._inbox = deque()  # dicts and bytes pushed, not yet encoded
+        self._build = None  # the newest callable pushed, not yet called
+        self._waiting = deque()  # _Waiting, oldest first
+        self._waiting_bytes = 0
+        self._busy = False  # the thread is encoding or sending
+        self._retry_at = 0.0  # monotonic time before which nothing is sent
+        self._delay = backoff
+        self._conn = None  # the connection in flight, for close()
         self._closed = False
         self._thread = None
+        self._logged = set()
         self.sent = 0
         self.failed = 0
         self.dropped = 0
+        self.dropped_bytes = 0
         self.retries = 0
         self.last_error = None
         self.last_response = None
 
     # -- synchronous -----------------------------------------------------------
 
+    def _attempt(self, body, timeout):
+        """One POST. (Response, None) when stored; (Response | None, PushError)
+        otherwise, the error's `retry_after` set when it is worth retrying."""
+        try:
+            resp = post_bytes(
+                self.url,
+                body,
+                request_headers(self.token, self.compress),
+                timeout=timeout,
+                on_connection=self._set_connection,
+            )
+        except OSError as e:
+            return None, PushError(f"cannot reach {self.url}: {e}")
+        self.last_response = resp
+        if resp.ok:
+            return resp, None
+        retry_after = retry_after_seconds(resp.headers.get("retry-after"))
+        return resp, PushError(describe_failure(resp), resp.status, resp, retry_after)
+
+    def _set_connection(self, conn):
+        with self._cond:
+            self._conn = conn
+
+    def _wait_after(self, error, delay):
+        """Seconds before the next attempt: the server's Retry-After when it
+        gave one, else `delay` (doubled by the caller each time) with jitter."""
+        if error.retry_after is not None:
+            return min(self.max_backoff, error.retry_after)
+        return min(self.max_backoff, delay) * (0.75 + random.random() / 2)
+
     def send(self, doc, *, deadline=None):
-        """POST with retries; returns the 2xx Response or raises PushError.
-        `deadline` (a time.monotonic() value) bounds the whole attempt."""
+        """POST with retries, on the calling thread; returns the 2xx Response
+        or raises PushError. `deadline` (a time.monotonic() value) bounds the
+        whole attempt."""
         body = doc if isinstance(doc, bytes) else encode(doc, self.compress)
-        headers = request_headers(self.token, self.compress)
         delay = self.backoff
         for attempt in range(1, self.max_attempts + 1):
             timeout = self.timeout
             if deadline is not None:
                 timeout = max(0.1, min(timeout, deadline - time.monotonic()))
-            try:
-                resp = post_bytes(self.url, body, headers, timeout=timeout)
-            except OSError as e:
-                resp, error = None, PushError(f"cannot reach {self.url}: {e}")
-            else:
-                self.last_response = resp
-                if resp.ok:
-                    return resp
-                error = PushError(describe_failure(resp), resp.status, resp)
-                if resp.status not in RETRYABLE_STATUSES:
-                    raise error
+            resp, error = self._attempt(body, timeout)
+            if error is None:
+                return resp
             self.last_error = str(error)
-            if attempt == self.max_attempts:
+            if not error.retryable or attempt == self.max_attempts:
                 raise error
-            wait = min(self.max_backoff, delay) * (0.75 + random.random() / 2)
-            if resp is not None:
-                hinted = retry_after_seconds(resp.headers.get("retry-after"))
-                if hinted is not None:
-                    wait = min(self.max_backoff, hinted)
+            wait = self._wait_after(error, delay)
             delay *= 2
             if deadline is not None and time.monotonic() + wait >= deadline:
                 raise error
             self.retries += 1
-            if self._sleep(wait):
-                raise error  # closing
+            with self._cond:
+                if not self._closed:
+                    self._cond.wait(wait)
+                if self._closed:
+                    raise error
         raise AssertionError("unreachable")
-
-    def _sleep(self, seconds):
-        """Sleep unless closed meanwhile; True when closing."""
-        with self._cond:
-            if not self._closed:
-                self._cond.wait(seconds)
-            return self._closed
 
     # -- background --------------------------------------------------------------
 
     def push(self, doc):
-        """Queue a body for the background thread; never blocks."""
+        """Hand a body to the background thread and return at once: a dict,
+        encoded bytes, or a zero-argument callable returning a dict (called
+        on the thread; a newer callable replaces one not yet called)."""
         with self._cond:
             if self._closed:
                 self.dropped += 1
                 return
-            if len(self._queue) >= self._max_queue:
-                self._queue.popleft()
-                self.dropped += 1
-            self._queue.append(doc)
+            if callable(doc):
+                if self._build is not None:
+                    self.dropped += 1  # superseded before it was built
+                self._build = doc
+            else:
+                if len(self._inbox) >= self.max_queue:
+                    self._inbox.popleft()
+                    self.dropped += 1
+                self._inbox.append(doc)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="peepsweb-pusher", daemon=True
@@ -255,54 +327,130 @@ class Pusher:
     def _run(self):
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
+                while not self._closed:
+                    if self._inbox or self._build is not None:
+                        break
+                    wait = self._retry_at - time.monotonic()
+                    if self._waiting and wait <= 0:
+                        break
+                    self._cond.wait(wait if self._waiting else None)
+                if self._closed:
                     return
-                doc = self._queue.popleft()
+                items = list(self._inbox)
+                self._inbox.clear()
+                if self._build is not None:
+                    items.append(self._build)
+                    self._build = None
                 self._busy = True
-            resp = error = None
             try:
-                resp = self.send(doc)
-                self.sent += 1
-            except PushError as e:
-                error = e
-                self.failed += 1
-            except Exception as e:  # never let the thread die on a bad body
-                error = e
+                self._encode(items)
+                self._send_oldest()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _encode(self, items):
+        for item in items:
+            try:
+                doc = item() if callable(item) else item
+                body = doc if isinstance(doc, bytes) else encode(doc, self.compress)
+            except Exception as e:  # a bad body must not stop the thread
                 self.failed += 1
                 self.last_error = repr(e)
-            if self.on_result is not None:
-                try:
-                    self.on_result(doc, resp, error)
-                except Exception:
-                    pass
+                self._log_once(("build", type(e).__name__), "snapshot not built: %r", e)
+                continue
             with self._cond:
-                self._busy = False
-                self._cond.notify_all()
+                self._waiting.append(_Waiting(body))
+                self._waiting_bytes += len(body)
+                # Oldest first, but never the newest: one body over the
+                # budget is still sent (the server has its own limit).
+                while self._waiting_bytes > self.max_bytes and len(self._waiting) > 1:
+                    old = self._waiting.popleft()
+                    self._waiting_bytes -= len(old.body)
+                    self.dropped += 1
+                    self.dropped_bytes += len(old.body)
+
+    def _send_oldest(self):
+        with self._cond:
+            if not self._waiting or self._closed or time.monotonic() < self._retry_at:
+                return
+            item = self._waiting[0]
+        item.attempts += 1
+        resp, error = self._attempt(item.body, self.timeout)
+        with self._cond:
+            if error is None:
+                self.sent += 1
+                self._delay = self.backoff
+                self._retry_at = 0.0
+            elif error.retryable and item.attempts < self.max_attempts:
+                self.retries += 1
+                self.last_error = str(error)
+                self._retry_at = time.monotonic() + self._wait_after(error, self._delay)
+                self._delay *= 2
+                return  # stays first in line
+            if self._waiting and self._waiting[0] is item:
+                self._waiting.popleft()
+                self._waiting_bytes -= len(item.body)
+        if error is not None:
+            self.failed += 1
+            self.last_error = str(error)
+            verb = "dropped" if error.retryable else "refused"
+            # Unreachable: one key whatever the errno, the address is the news.
+            key = (error.status, str(error) if error.status is not None else self.url)
+            self._log_once(key, "snapshot %s: %s", verb, error)
+
+    def _log_once(self, key, message, *args):
+        if key in self._logged or len(self._logged) >= MAX_LOGGED:
+            return
+        self._logged.add(key)
+        log.warning("peepsweb: " + message, *args)
 
     def pending(self):
+        """Bodies not yet sent or given up: pushed, encoded, or in flight."""
         with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
+            return (
+                len(self._inbox)
+                + (self._build is not None)
+                + len(self._waiting)
+                + (self._busy and not self._waiting)
+            )
+
+    def pending_bytes(self):
+        """Bytes of encoded bodies waiting (what max_bytes bounds)."""
+        with self._cond:
+            return self._waiting_bytes
 
     def flush(self, timeout=None):
-        """Wait until everything queued was sent or given up; False on timeout."""
+        """Wait until everything pushed was sent or given up; False on timeout."""
         end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
+            while self._inbox or self._build is not None or self._waiting or self._busy:
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left)
+                self._cond.wait(left if left is None else min(left, 0.05))
         return True
 
-    def close(self, timeout=2.0):
-        """Stop the thread after the body in flight; waiting bodies are dropped."""
+    def close(self, timeout=0.1):
+        """Stop the thread; what waits is dropped and a request in flight is
+        cut, so this returns within `timeout` whatever the server does."""
         with self._cond:
             self._closed = True
-            self.dropped += len(self._queue)
-            self._queue.clear()
+            self.dropped += len(self._inbox) + (self._build is not None) + len(self._waiting)
+            self.dropped_bytes += self._waiting_bytes
+            self._inbox.clear()
+            self._build = None
+            self._waiting.clear()
+            self._waiting_bytes = 0
+            conn = self._conn
             self._cond.notify_all()
+        if conn is not None and conn.sock is not None:
+            try:
+                # Wakes a thread blocked in connect/send/recv on it at once.
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -311,7 +459,9 @@ class Pusher:
             "sent": self.sent,
             "failed": self.failed,
             "dropped": self.dropped,
+            "dropped_bytes": self.dropped_bytes,
             "retries": self.retries,
             "queued": self.pending(),
+            "queued_bytes": self.pending_bytes(),
             "last_error": self.last_error,
         }
