@@ -3,10 +3,14 @@ and their attrs: "task transfer_a_to_b waits on lock account_b".
 
 Sentences are plain text (templates escape them; the text report prints them
 as they are). Names come from snapshot data, so they are flattened to one
-line and capped.
+line and capped. Counts and roles come from the node and edge attrs the
+sender measured (SNAPSHOT_FORMAT.md, "Conventional needs patterns"): a
+sentence says what they say and nothing it would have to guess.
 """
 
 import re
+
+from peepsweb_client.contract import task_node_id
 
 MAX_NAME = 80
 _SPACE = re.compile(r"\s+")
@@ -19,19 +23,28 @@ NOUNS = {
     "request": "request",
     "response": "response",
     "oncecell": "once-cell",
+    "queue": "queue",
+    "event": "event",
+    "condition": "condition",
 }
 
 
-def _attr(info, key):
-    attrs = info.attrs if isinstance(info.attrs, dict) else {}
-    value = attrs.get(key)
+def _text(attrs, key):
+    value = attrs.get(key) if isinstance(attrs, dict) else None
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _int_attr(info, key):
-    attrs = info.attrs if isinstance(info.attrs, dict) else {}
-    value = attrs.get(key)
+def _int(attrs, key):
+    value = attrs.get(key) if isinstance(attrs, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _attr(info, key):
+    return _text(info.attrs, key)
+
+
+def _int_attr(info, key):
+    return _int(info.attrs, key)
 
 
 def one_line(text):
@@ -118,7 +131,73 @@ def _same_channel(a, b):
     return a.kind[:-3] == b.kind[:-3] and display_name(a)[:-3] == display_name(b)[:-3]
 
 
-def _sentence(src, dst):
+def _queue_fill(queue):
+    """ "100/100" for a bounded queue that says its size, else None."""
+    size, maxsize = _int_attr(queue, "size"), _int_attr(queue, "maxsize")
+    return f"{size}/{maxsize}" if size is not None and maxsize and maxsize > 0 else None
+
+
+def _is_task(info, task_id):
+    return task_id is not None and info.kind == "task" and _int_attr(info, "task_id") == task_id
+
+
+def _recent(edge_attrs, did):
+    """ " (the only task that took items recently)" when the edge says how
+    many tasks the queue's recent history holds in this role."""
+    count = _int(edge_attrs, "recent_count")
+    if count == 1:
+        return f" (the only task that {did} items recently)"
+    if count is not None and count > 1:
+        return f" (one of {count} tasks that {did} items recently)"
+    return ""
+
+
+def _queue_waiter(task, queue, op):
+    """task -> queue: a putter on a full queue or a getter on an empty one."""
+    if op == "put":
+        full = isinstance(queue.attrs, dict) and queue.attrs.get("full") is True
+        state = [_queue_fill(queue), "full" if full else None]
+        state = ", ".join(bit for bit in state if bit)
+        return f"{noun(task)} waits to put on {noun(queue)}" + (f" ({state})" if state else "")
+    if op == "get":
+        size = _int_attr(queue, "size")
+        state = "empty" if size == 0 else (f"{size} queued" if size is not None else None)
+        return f"{noun(task)} waits for an item from {noun(queue)}" + (
+            f" ({state})" if state else ""
+        )
+    return f"{noun(task)} waits on {noun(queue)}"
+
+
+def _queue_needs(queue, task, edge_attrs):
+    """queue -> task: from the queue's measured history, a full queue needs
+    the tasks that recently took items from it, an empty one its recent
+    putters (the edge's `queue` and `role` attrs say which)."""
+    state, role = _text(edge_attrs, "queue"), _text(edge_attrs, "role")
+    if state == "full" or (state is None and role == "consumer"):
+        fill = _queue_fill(queue)
+        fill = f" ({fill})" if fill else ""
+        text = f"{noun(queue)} is full{fill} and needs {noun(task)}"
+        if _is_task(task, _int_attr(queue, "last_get_task_id")):
+            text += ", which took its last item"
+        else:
+            text += ", its recent consumer, to take an item"
+        return text + _recent(edge_attrs, "took")
+    if state == "empty" or (state is None and role == "producer"):
+        text = f"{noun(queue)} is empty and needs {noun(task)}, its recent producer, to put an item"
+        return text + _recent(edge_attrs, "put")
+    return None
+
+
+def _owner(future, nodes):
+    """ "task main": the task whose TaskGroup this future is, when known."""
+    owner_id = _int_attr(future, "owner_task_id")
+    if owner_id is None:
+        return None
+    owner = (nodes or {}).get(task_node_id(future.proc_key, owner_id))
+    return noun(owner) if owner is not None and owner.kind == "task" else f"task {owner_id}"
+
+
+def _sentence(src, dst, edge_attrs, nodes):
     """The sentence for src -> dst, or None when no specific pattern fits."""
     s, d = src.kind, dst.kind
     if d == "lock":
@@ -133,7 +212,21 @@ def _sentence(src, dst):
         counts = f" ({free}/{total} available)" if total is not None and free is not None else ""
         return f"{noun(src)} waits for a permit of {noun(dst)}{counts}"
     if s == "semaphore":
-        return f"{noun(src)} has its permits held by {noun(dst)}"
+        permits = _int(edge_attrs, "permits")
+        held = f" ({permits} permit{'s' if permits != 1 else ''})" if permits is not None else ""
+        return f"{noun(src)} has its permits held by {noun(dst)}{held}"
+    if d == "queue":
+        return _queue_waiter(src, dst, _text(edge_attrs, "op"))
+    if s == "queue" and d == "task":
+        return _queue_needs(src, dst, edge_attrs)
+    if d == "event":
+        return f"{noun(src)} waits for {noun(dst)} to be set"
+    if d == "condition":
+        if _text(edge_attrs, "op") == "acquire":
+            return f"{noun(src)} waits for the lock of {noun(dst)}"
+        return f"{noun(src)} waits on {noun(dst)} to be notified"
+    if s == "condition":
+        return f"{noun(src)} has its lock held by {noun(dst)}"
     if is_sender(s) and is_receiver(d):
         whom = "the receiver" if _same_channel(src, dst) else noun(dst)
         if s == "oneshot_tx":
@@ -166,18 +259,32 @@ def _sentence(src, dst):
         return f"{noun(src)} waits for {noun(dst)} to be initialized"
     if s == "oncecell" and d == "task":
         return f"{noun(src)} is being initialized by {noun(dst)}"
+    if s == "task" and d == "future" and _attr(dst, "label") == "TaskGroup":
+        # The owner task, in `async with TaskGroup()`'s exit, waits for its children.
+        owner_id = _int_attr(dst, "owner_task_id")
+        if owner_id is None or owner_id == _int_attr(src, "task_id"):
+            return f"{noun(src)} waits for its TaskGroup to finish"
+        return f"{noun(src)} waits for the TaskGroup of {_owner(dst, nodes)} to finish"
     if s == "task" and d == "future":
         return f"{noun(src)} awaits {noun(dst)}"
     if s == "task" and d == "task":
         return f"{noun(src)} waits for {noun(dst)}"
+    if s == "future" and _attr(src, "label") == "TaskGroup":
+        owner = _owner(src, nodes)
+        group = f"TaskGroup of {owner}" if owner else "TaskGroup"
+        return f"{group} waits for {'child ' if d == 'task' else ''}{noun(dst)}"
+    if s == "future" and _attr(src, "label") == "shield":
+        return f"shield waits on {noun(dst)}"
     if s == "future":
         return f"{noun(src)} waits on {noun(dst)}"
     return None
 
 
-def explain_edge(src, dst, edge_attrs=None):
-    """The sentence for the edge `src needs dst` (both NodeInfo)."""
-    text = _sentence(src, dst)
+def explain_edge(src, dst, edge_attrs=None, nodes=None):
+    """The sentence for the edge `src needs dst` (both NodeInfo), with the
+    edge's attrs; `nodes` (id -> NodeInfo, e.g. the cycle's members) names
+    the owner of a TaskGroup."""
+    text = _sentence(src, dst, edge_attrs, nodes)
     if text is None:
         text = f"{noun(src)} needs {noun(dst)} to make progress"
     crosses = src.proc_key and dst.proc_key and src.proc_key != dst.proc_key

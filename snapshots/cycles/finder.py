@@ -462,7 +462,7 @@ def find_candidates(pairs, source=None, *, graph=None):
         edges = []
         for k, src in enumerate(cycle):
             dst = cycle[(k + 1) % len(cycle)]
-            text = explain.explain_edge(infos[src], infos[dst], edge_attrs.get((src, dst)))
+            text = explain.explain_edge(infos[src], infos[dst], edge_attrs.get((src, dst)), infos)
             edges.append({"src_id": src, "dst_id": dst, "explanation": text})
         in_cycle = set(cycle)
         ordered = cycle + sorted(m for m in members if m not in in_cycle)

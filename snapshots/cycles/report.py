@@ -66,9 +66,10 @@ def _noun(node, node_id):
 
 
 def _predicate(sentence, subject):
-    """ "lock a is held by task t" -> "is held by task t"."""
+    """ "lock a is held by task t" -> "is held by task t"; None for a sentence
+    that does not start with its subject ("TaskGroup of task main waits ...")."""
     prefix = subject + " "
-    return sentence[len(prefix) :] if sentence.startswith(prefix) else sentence
+    return sentence[len(prefix) :] if sentence.startswith(prefix) else None
 
 
 def participant_header(result, node_id):
@@ -98,8 +99,11 @@ def participant_chains(result, candidate):
             edge = edges[(start + k) % len(edges)]
             src = edge["src_id"]
             text = _predicate(edge["explanation"], _noun(_node(result, src), src))
-            lead = "" if k == 0 else "which "
-            lines.append(f"{lead}{clean(text)} [{clean(edge['dst_id'])}]")
+            if text is None:  # the whole sentence, joined as the next step
+                text = ("" if k == 0 else "then ") + edge["explanation"]
+            elif k > 0:
+                text = "which " + text
+            lines.append(f"{clean(text)} [{clean(edge['dst_id'])}]")
         chains.append((cycle[start], lines))
     return chains
 

@@ -19,7 +19,7 @@ Caching:
   new push changes the set and so the key; nothing can go stale.
 
 The stored result (CycleReport.result, JSON text):
-    {"version": 1,
+    {"version": VERSION,
      "candidates": [contract candidate objects, worst first],
      "truncated_from": 0 | number of cyclic components when over the cap,
      "nodes": {id: {kind, name, label, state, state_class, proc_key, process,
@@ -42,7 +42,8 @@ from snapshots.cycles import explain
 from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
 from snapshots.models import CycleReport, Edge, Frame, Node, PendingTrace, Snapshot
 
-VERSION = 1
+# 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
+VERSION = 2
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8

@@ -20,6 +20,7 @@ from snapshots.pages.formatting import (
     format_duration_ns,
     format_ns_datetime,
 )
+from snapshots.pages.traces import frame_parts
 from snapshots.states import STATE_CLASSES, state_class
 
 register = template.Library()
@@ -121,6 +122,23 @@ def state_badge(raw_state, cls=None):
     if not cls:
         cls = state_class(raw_state)
     return {"raw": raw_state, "cls": css_state(cls)}
+
+
+@register.simple_tag(takes_context=True)
+def frame(context, text, frame_id=None):
+    """One pending-trace frame, rendered with pages/_frame.html: the function,
+    "at file:line", the source line under it (SNAPSHOT_FORMAT.md v1.1) and
+    anything else as it is, each capped; `text` None: the frame is missing
+    from the snapshot. Rendered once per distinct text per page: the
+    backtraces page shows a frame in the tree and in every group holding it,
+    and a template render costs ten times a plain {{ text }}."""
+    done = context.render_context.setdefault("peeps_frames", {})
+    html = done.get((text, frame_id))
+    if html is None:
+        parts = {"missing": True, "frame_id": frame_id} if text is None else frame_parts(text)
+        template = context.template.engine.get_template("pages/_frame.html")
+        html = done[(text, frame_id)] = template.render(context.new(parts))
+    return html
 
 
 @register.inclusion_tag("pages/_state_bar.html")

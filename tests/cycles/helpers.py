@@ -77,3 +77,39 @@ def pull_snapshot(*docs):
 def age_captures(seconds):
     """Move every stored capture `seconds` into the past (out of the live window)."""
     ProcessSnapshot.objects.update(received_at=timezone.now() - timezone.timedelta(seconds=seconds))
+
+
+# -- a producer holding a lock while blocked on a full queue ------------------
+
+SHOP_FRAMES = {
+    # (task, frames innermost first): the program's own await lines; the
+    # source text carries markup and a "|" to prove it is shown escaped
+    1: [
+        ("produce", "shop/app.py", 12, '    await jobs.put(f"<order {n}>")  # a | in code\n'),
+        ("main", "shop/app.py", 30, "    await asyncio.gather(produce(), consume())\n"),
+    ],
+    2: [("consume", "shop/app.py", 20, "        async with db:  # <b>orders</b>\n")],
+}
+
+
+def producer_consumer_document():
+    """What the asyncio client sends for: `producer` holds lock db while
+    blocked on the full queue jobs; `consumer`, the only task that took items
+    from jobs, waits for lock db. Built with the client's own builder."""
+    from peepsweb_client.builder import SnapshotBuilder
+
+    b = SnapshotBuilder("shop", pid=77)
+    producer = b.task(1, "producer", state="pending")
+    consumer = b.task(2, "consumer", state="pending")
+    jobs = b.node(
+        "queue", "jobs", name="jobs", size=100, maxsize=100, full=True,
+        put_waiters=1, get_waiters=0, last_put_task_id=1, last_get_task_id=2,
+    )  # fmt: skip
+    db = b.node("lock", "db", name="db", lock_kind="mutex", holder_count=1, waiter_count=1)
+    b.needs(producer, jobs, op="put")
+    b.needs(jobs, consumer, queue="full", role="consumer", last_get_at_ns=1763771998000000000)
+    b.needs(consumer, db, op="acquire")
+    b.needs(db, producer, held=True)
+    for task_id, frames in SHOP_FRAMES.items():
+        b.pending_trace(task_id, frames, duration_us=7_000_000, at_ns=1763771999000000000)
+    return b.build(captured_at_ns=1763772000000000000)

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 
+from peepsweb_client.contract import FRAME_AT, FRAME_SOURCE, FRAME_SOURCE_MAX_CHARS
 from peepsweb_client.validate import DEFAULT_LIMITS, check_document, derive_proc_key
 
 
@@ -27,9 +28,19 @@ def default_process_name():
     return name.removesuffix(".py") or "python"
 
 
-def format_frame(function, filename, lineno):
-    """The contract's frame text: "function\\n    at file:line"."""
-    return f"{function}\n    at {filename}:{lineno}"
+def format_frame(function, filename, lineno, source=None):
+    """The contract's frame text: "function\\n    at file:line", plus
+    "\\n    | source" (v1.1) when `source`, e.g. `linecache.getline(...)`,
+    holds code: stripped, its first line only, capped, NUL removed (the
+    server refuses a whole body over one NUL)."""
+    text = f"{function}\n{FRAME_AT}{filename}:{lineno}"
+    if source:
+        lines = source.replace("\x00", "").strip().splitlines()
+        if lines and (line := lines[0].strip()):
+            if len(line) > FRAME_SOURCE_MAX_CHARS:
+                line = line[: FRAME_SOURCE_MAX_CHARS - 1] + "…"
+            text += f"\n{FRAME_SOURCE}{line}"
+    return text
 
 
 class SnapshotBuilder:
@@ -122,7 +133,8 @@ class SnapshotBuilder:
         return fid
 
     def pending_trace(self, task_id, frames, *, duration_us=None, at_ns=None):
-        """`frames`: texts (or (function, file, line) tuples), innermost first."""
+        """`frames`: texts (or (function, file, line[, source]) tuples, see
+        format_frame), innermost first."""
         ids = []
         for f in frames:
             if isinstance(f, tuple):

@@ -34,6 +34,13 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 ID_MAX_CHARS = 1024  # Node.node_id / Edge.src / Edge.dst columns
 PROCESS_MAX_CHARS = 128
 EMPTY_ATTRS = "{}"
+# A frame's text (SNAPSHOT_FORMAT.md, "Frames"): lines "function", FRAME_AT +
+# "file:line" and, since v1.1, optionally FRAME_SOURCE + the stripped source
+# line (at most FRAME_SOURCE_MAX_CHARS). Only displays read these parts: no
+# frame is refused for its shape, and old senders' two-line frames stay valid.
+FRAME_AT = "    at "
+FRAME_SOURCE = "    | "
+FRAME_SOURCE_MAX_CHARS = 200
 
 
 @dataclass(frozen=True)
