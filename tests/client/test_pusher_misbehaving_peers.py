@@ -7,7 +7,6 @@ import asyncio
 import base64
 import logging
 import os
-import socket
 import threading
 import time
 
@@ -16,6 +15,7 @@ from peepsweb_client.push import encode
 
 from snapshots.models import ProcessSnapshot
 
+from .peers import HangingServer
 from .proxy import Proxy
 from .test_pusher import free_port, wait_until
 
@@ -26,33 +26,6 @@ def doc(n=0, proc="peer", filler=0):
     label = base64.b64encode(os.urandom(filler)).decode() if filler else f"task-{n}"
     b.task(1, label)
     return b.build()
-
-
-class HangingServer:
-    """Accepts connections, reads nothing, answers nothing."""
-
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.accepted = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                self.accepted.append(self.listener.accept()[0])
-            except OSError:
-                return
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.listener.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 def test_a_hanging_server_never_blocks_the_loop_and_close_returns_at_once():

@@ -1,10 +1,13 @@
 """peepsweb-run's own behaviour, no server needed: bad configuration stops it
 before the program starts, the program's exit status and its own
-sitecustomize survive, and a broken instrumentation never breaks the program."""
+sitecustomize survive, a broken instrumentation never breaks the program, and
+a hanging server never holds up its exit."""
 
 import subprocess
 import textwrap
+import time
 
+from ..peers import HangingServer
 from .conftest import program_environment
 
 # Prints what peepsweb-run gave each loop, and exits with status 3.
@@ -124,3 +127,25 @@ def test_a_broken_instrumentation_is_logged_once_and_the_program_runs(client_ven
     ]
     assert done.returncode == 3
     assert done.stderr.count("peepsweb: cannot instrument the event loop") == 1
+
+
+def test_the_program_exits_at_once_although_the_server_hangs(client_venvs, tmp_path):
+    # Pushes every 0.2 s go to a server that never answers; the first one
+    # holds the pusher's thread in a socket read (for 10 s, its timeout).
+    source = """
+        import asyncio, time
+
+        async def main():
+            await asyncio.sleep(0.7)
+
+        asyncio.run(main())  # closing the loop stops its pusher
+        print(time.time(), flush=True)
+    """
+    with HangingServer() as server:
+        done = run(client_venvs("3.12"), tmp_path, source, env={"PEEPSWEB_URL": server.url})
+        exited = time.time()
+        assert server.accepted  # a push was in flight
+    loop_closed = float(done.stdout)
+    print(f"exit {exited - loop_closed:.3f} s after the loop closed")
+    assert done.returncode == 0 and done.stderr == ""
+    assert exited - loop_closed < 1.0  # not the 10 s socket timeout
