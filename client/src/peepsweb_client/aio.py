@@ -1,44 +1,45 @@
-"""asyncio instrumentation: who waits on whom, measured, never guessed.
+"""asyncio instrumentation: who waits on whom in an unmodified program,
+measured, never guessed.
 
-    from peepsweb_client import aio
+    peepsweb-run python app.py            # no code change (see run.py)
 
-    async def main():
-        aio.install(url="http://127.0.0.1:8000", push_interval=5)   # on the running loop
-        lock = aio.Lock(name="db_pool")          # drop-in asyncio.Lock
-        ...
-        doc = aio.snapshot()                     # a snapshot body, on demand
+    from peepsweb_client import aio       # or in code, on the running loop:
+    aio.install(url="http://127.0.0.1:8000", push_interval=5)
+    doc = aio.snapshot()                  # a snapshot body, on demand
 
-What a snapshot holds:
+install() patches asyncio's own classes in place (`_internals`): the
+`asyncio.Lock`, `Semaphore`, `BoundedSemaphore`, `Event`, `Condition`,
+`Queue`, `PriorityQueue` and `LifoQueue` the program already uses, its
+subclasses of them included, learn who holds them, who recently put and
+got, and where each was made; `loop.create_task` learns each task's parent
+and spawn site. What a snapshot holds:
 
 - every task of the loop as a `task` node: name, state (running, pending,
-  scheduled, completed, failed, cancelled), parent task (the task that was
-  running when it was created), spawn location, what it awaits;
-- `needs` edges read from what each task is actually suspended on: asyncio
-  keeps it in `task._fut_waiter`. When that future is a task, the edge goes
-  to the task; when it is a waiter future of an instrumented Lock, Semaphore,
-  Event, Condition or Queue, it goes to that primitive; `gather()` and
-  `wait()` futures point at the children they wait for; any other future
-  becomes a `future` node labelled with the coroutine frame awaiting it (and
-  an uninstrumented asyncio primitive found as `self` of that frame becomes
-  a node of its own). Held locks and semaphores point at their holders;
-- wake events: which task released/set/put/notified and which waiter that
-  woke, with the loop thread's native id as the worker;
-- pending traces: the coroutine stack ("function\\n    at file:line", innermost
-  first) of every task that stayed suspended on the same future longer than
-  `pending_threshold` (1 s by default). A light scan on the loop notices how
-  long each task has waited, so durations are exact to one scan interval.
+  scheduled, completed, failed, cancelled), parent task, spawn site;
+- `needs` edges from what each suspended task really awaits (asyncio keeps
+  it as the task's waiter future): a task; a lock, semaphore, event,
+  condition or queue (found as `self` of the frame awaiting it); a
+  `gather()`, `asyncio.wait()`, `as_completed()`, `shield()` or TaskGroup
+  exit, as a `future` node that needs what it waits for; anything else as a
+  `future` node labelled after the awaiting frame. A held lock needs its
+  holder, a semaphore each task holding permits; a full queue with blocked
+  putters needs the tasks that recently got from it, an empty queue with
+  blocked getters needs its recent putters (edge attrs say which);
+- wake events: which task released/set/put/got/notified and whom that woke;
+- pending traces: the await chain of every task suspended on the same
+  future for longer than `pending_threshold`, innermost first, the
+  program's own frames (with their source line), continued into the task it
+  awaits.
 
 Everything runs on the loop thread except HTTP, which a Pusher thread does.
-The task state vocabulary uses "completed" (not "done") for tasks that
-returned, so the dashboard's state classes recognise it.
 """
 
 import asyncio
 import collections
 import concurrent.futures
 import gc
-import heapq
 import itertools
+import linecache
 import logging
 import os
 import re
@@ -46,34 +47,28 @@ import sys
 import threading
 import time
 import weakref
-from asyncio import tasks as _asyncio_tasks
 
+from peepsweb_client import _internals as ai
 from peepsweb_client.builder import SnapshotBuilder, default_process_name, format_frame
 
-log = logging.getLogger("peepsweb_client")
+log = logging.getLogger("peepsweb.client")
 
 _current_task = asyncio.current_task
-_Task = asyncio.Task
 _time_ns = time.time_ns
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
-_THIS_FILE = __file__
+_CLIENT_DIR = os.path.dirname(__file__) + os.sep
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
-_GatheringFuture = getattr(_asyncio_tasks, "_GatheringFuture", ())
-_WAIT_CODE = getattr(getattr(_asyncio_tasks, "_wait", None), "__code__", None)
 
 # id(loop) -> Instrumenter. A plain dict keyed by id (checked against
 # inst.loop on use): looking a loop up in a WeakKeyDictionary makes a weakref
-# per call, and this lookup runs on every contended release.
+# per call, and this lookup runs on every wake.
 _INSTRUMENTERS = {}
-_PRIMITIVES = weakref.WeakSet()
+_PRIMITIVES = weakref.WeakSet()  # every primitive made since install()
 _task_ids = itertools.count(1)
 _primitive_ids = itertools.count(1)
-# id(code) -> (code, is_user_code), for finding the user frame that created
-# a task or primitive without asyncio's frames and ours. Keyed by id: hashing
-# a code object hashes its bytecode, far too slow for every create_task.
-_code_is_user = {}
 
 MAX_CHAIN = 64  # coroutine frames walked per task
+MAX_AWAITED_TASKS = 4  # tasks a trace follows into (a awaits b awaits c ...)
 MAX_DONE_TASKS = 1000  # finished-but-alive tasks reported per snapshot
 MAX_WAKE_EVENTS = 2000
 # Raw wakes (tasks, not ids) held between scan ticks. Small on purpose: each
@@ -84,32 +79,19 @@ MAX_WAKE_EVENTS = 2000
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
 MAX_TEXT = 2000
+MAX_NAME = 200
 
 
-# -- per-task bookkeeping ---------------------------------------------------------
+# -- spawn sites ------------------------------------------------------------------------
 
-
-# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site), where
-# site is (code, lasti) of the spawning user frame (lasti: its instruction
-# offset) as the frame has them, or None: nothing is computed per task (the
-# line number is worked out only when a snapshot shows it; code objects are
-# not tracked by the garbage collector, so neither are these tuples after
-# their first collection), and tasks spawned from the same place in a row
-# share one site tuple.
-# Written by the task factory for every task the program creates, so it is
-# a plain dict keyed by id: an attribute on the task would need a Task
-# subclass (and awaiting a subclass leaves asyncio's C fast path), a
-# WeakKeyDictionary a weakref each. Entries of dead tasks are dropped by the
-# scan (prune_task_info); an id reused by a new task is overwritten by the
-# factory.
-_TASK_INFO = {}
-TASK_ID, PARENT_ID, SPAWNED_AT, SITE = range(4)
-_UNSET = object()
+_SKIP_MODULES = ("asyncio.", "peepsweb_client.")
+_skip_module = {}  # module name -> whether spawn sites look past it
+_getframemodulename = sys._getframemodulename
 
 
 def _user_frame_depth(depth):
     """The depth, counted from the caller, of the first frame from `depth` up
-    that is neither asyncio's nor this module's (past the stack's end if
+    that is neither asyncio's nor this package's (past the stack's end if
     there is none). It runs for every task created, so it looks at module
     names (sys._getframemodulename builds no frame object; None past the
     end) and keeps its loop to a few bytecodes: skip[name] is True (look
@@ -128,57 +110,16 @@ def _user_frame_depth(depth):
     return d - 1
 
 
-def _caller_frame(depth):
-    """The first frame, from `depth` up, that is neither asyncio's nor this
-    module's (None if there is none); only that frame is materialized."""
-    try:
-        return sys._getframe(_user_frame_depth(depth + 1))
-    except ValueError:  # ran out of frames
-        return None
-
-
-def _caller_frame_slow(depth):
-    # Pythons without sys._getframemodulename (before 3.12).
-    getframe = sys._getframe
-    for d in range(depth + 1, depth + 12):
-        try:
-            f = getframe(d)
-        except ValueError:
-            return None
-        code = f.f_code
-        known = _code_is_user.get(id(code))
-        if known is None or known[0] is not code:
-            name = code.co_filename
-            known = (code, not (name.startswith(_ASYNCIO_DIR) or name == _THIS_FILE))
-            _code_is_user[id(code)] = known
-        if known[1]:
-            return f
-    return None
-
-
 def _find_site(d):
-    """For the task factory: (depth, (code, lasti)) of the spawning frame, the
-    first from depth `d` of the factory's frame up that is neither asyncio's nor
-    this module's; (0, None) if there is none."""
+    """(depth, (code, lasti)) of the first frame from depth `d` of the
+    caller's frame up that is neither asyncio's nor this package's; (0, None)
+    if there is none."""
     d = _user_frame_depth(d + 1)  # + 1: this function's own frame
     try:
         f = sys._getframe(d)
     except ValueError:  # ran out of frames
         return 0, None
     return d - 1, (f.f_code, f.f_lasti)
-
-
-def _caller_site(depth):
-    """(code, instruction offset) of _caller_frame(depth + 1), or None."""
-    f = _caller_frame(depth + 1)
-    return None if f is None else (f.f_code, f.f_lasti)
-
-
-_getframemodulename = getattr(sys, "_getframemodulename", None)
-_SKIP_MODULES = ("asyncio.", __name__)
-_skip_module = {}  # module name -> whether spawn sites look past it
-if _getframemodulename is None:
-    _caller_frame = _caller_frame_slow  # noqa: F811
 
 
 def _line_of(code, lasti):
@@ -200,51 +141,203 @@ def _line_of(code, lasti):
 _LINES = {}  # (id(code), offset) -> (code, line number)
 
 
+def _frame_text(function, filename, lineno):
+    """A frame text with its source line (linecache), as the contract has it."""
+    return format_frame(function, filename, lineno, source=linecache.getline(filename, lineno))
+
+
 def _site_text(site):
     if site is None:
         return None
     code, lasti = site
-    return format_frame(code.co_qualname, code.co_filename, _line_of(code, lasti))
+    return _frame_text(code.co_qualname, code.co_filename, _line_of(code, lasti))
 
 
 def _site_place(site):
     """`file.py:42` of a site, for default names."""
-    if site is None:
-        return "?"
     code, lasti = site
     return f"{os.path.basename(code.co_filename)}:{_line_of(code, lasti)}"
 
 
+# -- per-task bookkeeping ---------------------------------------------------------------
+
+# Per task: id(task) -> (task_id, parent_task_id, spawned_at_ns, site, ref),
+# where site is (code, lasti) of the spawning user frame (lasti: its
+# instruction offset) or None, and ref a weak reference to the task: an
+# entry whose ref no longer answers the task asking is another's, left
+# under a reused id, and is replaced (never a stale parent or site).
+# Written by create_task for every task the program creates, so it is a
+# plain dict keyed by id: an attribute on the task would need a Task
+# subclass (awaiting one leaves asyncio's C fast path), a WeakKeyDictionary
+# a lookup weakref each. Entries of dead tasks are dropped by the scan.
+_TASK_INFO = {}
+TASK_ID, PARENT_ID, SPAWNED_AT, SITE, REF = range(5)
+_UNSET = object()
+# [the last parent seen, its task id]: a task usually spawns several in a
+# row, and an identity test is far cheaper than the lookup by id. The strong
+# reference is dropped by every scan tick.
+_PARENT_CACHE = [None, None]
+
+
 def _info(task):
-    """The info tuple of a task, made on first sight for tasks created before
-    install() or outside the factory."""
+    """The info tuple of a task; made on first sight for tasks created before
+    install() or outside create_task (asyncio.Task(...) directly): those
+    have no parent or site rather than a wrong one."""
     info = _TASK_INFO.get(id(task))
-    if info is None:
-        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None)
+    if info is None or info[REF]() is not task:
+        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None, weakref.ref(task))
     return info
-
-
-def prune_task_info():
-    """Forget tasks that no longer exist (asyncio's registry of live tasks,
-    all loops, is the reference)."""
-    for _ in range(100):
-        try:
-            alive = {id(t) for t in list(_asyncio_tasks._scheduled_tasks)}
-            alive.update(id(t) for t in list(_asyncio_tasks._eager_tasks))
-            break
-        except RuntimeError:  # changed by another thread meanwhile
-            continue
-    else:
-        return
-    for key in [k for k in _TASK_INFO if k not in alive]:
-        del _TASK_INFO[key]
 
 
 def task_id_of(task):
     return None if task is None else _info(task)[TASK_ID]
 
 
-# -- the coroutine chain ------------------------------------------------------------
+def prune_task_info():
+    """Forget tasks that no longer exist."""
+    for key in [k for k, v in _TASK_INFO.items() if v[REF]() is None]:
+        del _TASK_INFO[key]
+
+
+def _make_on_task():
+    """The hook create_task calls with every new task. It runs for every
+    task the program creates, so everything it uses is a closure variable
+    and it does only what cannot wait: the parent, the time and the spawning
+    frame exist only now. Tasks stay asyncio's C Task (a subclass would leave
+    its fast path for every `await task`)."""
+    info, new_id, current, now, ref = _TASK_INFO, _task_ids, _current_task, _time_ns, weakref.ref
+    cache = _PARENT_CACHE
+    getframe = sys._getframe
+    # The last spawn site: the spawning frame's depth (from this hook's
+    # frame), its code and instruction offset, and the (code, lasti) tuple
+    # recorded. Tasks come in runs from one place (a loop, a gather): when
+    # the frame at that depth is at the same code and instruction again, it
+    # is the same call site and the search (a module name per frame) is
+    # skipped.
+    site_d, site_code, site_lasti, site = 0, None, -1, None
+
+    def on_task(loop, task):
+        nonlocal site_d, site_code, site_lasti, site
+        key = id(task)
+        known = info.get(key)
+        # An eager task that spawned tasks while it ran inside create_task
+        # already has its id: keep it, so its children's parent stays right.
+        task_id = known[0] if known is not None and known[4]() is task else next(new_id)
+        parent = current(loop)
+        if parent is not None:
+            if parent is cache[0]:
+                parent = cache[1]
+            else:
+                cache[0], cache[1] = parent, _info(parent)[0]
+                parent = cache[1]
+        try:
+            f = getframe(site_d)
+        except ValueError:  # the stack is shallower than last time
+            f = None
+        if f is None or f.f_code is not site_code or f.f_lasti != site_lasti:
+            site_d, site = _find_site(1)
+            site_code, site_lasti = site or (None, -1)
+        info[key] = (task_id, parent, now(), site, ref(task))
+
+    return on_task
+
+
+_site_counts = {}  # (id(code), lasti, class) -> primitives of that class made there so far
+
+
+def _on_primitive(obj):
+    """A lock, semaphore, event, condition or queue was just made: note
+    where, so its name says so (`Lock@app.py:12`, then `#2`, `#3` ... for
+    further ones made on the same line)."""
+    _depth, site = _find_site(1)
+    obj._pw_serial = next(_primitive_ids)
+    obj._pw_site = site
+    _PRIMITIVES.add(obj)
+    if site is not None:
+        key = (id(site[0]), site[1], type(obj))
+        if len(_site_counts) > 10_000:
+            _site_counts.clear()
+        n = _site_counts[key] = _site_counts.get(key, 0) + 1
+        if n > 1:
+            obj._pw_nth = n
+
+
+def _on_wake(loop, woken):
+    """A primitive just completed `woken`'s waiter future: the waker is the
+    task running now (None from a plain callback)."""
+    inst = _INSTRUMENTERS.get(id(loop))
+    if inst is not None and inst.loop is loop:
+        inst.raw_wakes.append((_time_ns(), _current_task(), woken))
+
+
+def _settled_wakes(raw):
+    """(at_ns, waker id or None, woken id) of raw (at_ns, waker, woken) wakes."""
+    out = []
+    for at_ns, waker, woken in raw:
+        out.append((at_ns, None if waker is None else _info(waker)[0], _info(woken)[0]))
+    return out
+
+
+def _hook():
+    """Patch asyncio's classes and point their hooks here (idempotent)."""
+    if ai.on_task is None:
+        ai.on_task = _make_on_task()
+    ai.on_create = _on_primitive
+    ai.on_wake = _on_wake
+    ai.patch()
+
+
+def _unhook():
+    ai.unpatch()
+    ai.on_task = ai.on_create = ai.on_wake = None
+
+
+# -- primitive names -----------------------------------------------------------------------
+
+
+def _primitive_serial(obj):
+    serial = obj.__dict__.get("_pw_serial")
+    if serial is None:  # made before install(): numbered on first sight
+        serial = obj._pw_serial = next(_primitive_ids)
+    return serial
+
+
+def primitive_name(obj):
+    """The name given to a drop-in, else where it was made."""
+    d = obj.__dict__
+    name = d.get("_pw_name")
+    if name is not None:
+        return name
+    site = d.get("_pw_site")
+    if site is None:
+        return f"{type(obj).__name__}#{_primitive_serial(obj)}"
+    nth = d.get("_pw_nth")
+    return f"{type(obj).__name__}@{_site_place(site)}" + (f"#{nth}" if nth else "")
+
+
+def _named(base):
+    """A drop-in: the asyncio class with an optional `name=` for the
+    dashboard. Nothing requires them; the stock classes are instrumented."""
+
+    def __init__(self, *args, name=None, **kwargs):
+        base.__init__(self, *args, **kwargs)
+        if name is not None:
+            self._pw_name = str(name)[:MAX_NAME]
+
+    return type(base.__name__, (base,), {"__init__": __init__, "__module__": __name__})
+
+
+Lock = _named(asyncio.Lock)
+Semaphore = _named(asyncio.Semaphore)
+BoundedSemaphore = _named(asyncio.BoundedSemaphore)
+Event = _named(asyncio.Event)
+Condition = _named(asyncio.Condition)
+Queue = _named(asyncio.Queue)
+LifoQueue = _named(asyncio.LifoQueue)
+PriorityQueue = _named(asyncio.PriorityQueue)
+
+
+# -- the await chain ---------------------------------------------------------------------------
 
 
 def coro_chain(coro):
@@ -270,539 +363,45 @@ def coro_chain(coro):
     return out
 
 
-def stack_frames(task):
-    """The task's coroutine stack as frame texts, innermost first."""
-    frames = []
-    for _, frame in reversed(coro_chain(task.get_coro())):
-        code = frame.f_code
-        frames.append(format_frame(code.co_qualname, code.co_filename, frame.f_lineno))
-    return frames
+def _is_library(code):
+    name = code.co_filename
+    return name.startswith(_ASYNCIO_DIR) or name.startswith(_CLIENT_DIR)
 
 
-def _innermost_frame(task):
-    chain = coro_chain(task.get_coro())
-    return chain[-1][1] if chain else None
-
-
-def _waiter_task(fut):
-    """The task whose wake-up callback sits on `fut` (asyncio's Task adds
-    its bound wakeup method as a done callback of what it awaits)."""
-    for cb, _ctx in fut._callbacks or ():
-        owner = getattr(cb, "__self__", None)
-        if isinstance(owner, asyncio.Task):
-            return owner
-    return None
-
-
-def _first_pending(waiters):
-    """(future, its task) of the first waiter not done yet: the one asyncio
-    wakes on release/put/get; (None, None) when there is none."""
-    for fut in waiters:
-        if not fut.done():
-            # The waiting task's wake-up method is the future's first (usually
-            # only) callback; the general search is for anything unusual.
-            try:
-                owner = fut._callbacks[0][0].__self__
-            except (TypeError, IndexError, AttributeError):
-                return fut, _waiter_task(fut)
-            return fut, (owner if type(owner) is _Task else _waiter_task(fut))
-    return None, None
-
-
-def _pending_waiters(waiters):
-    return [(fut, _waiter_task(fut)) for fut in waiters if not fut.done()]
-
-
-def _wake_recorder(primitive):
-    """The raw wake deque's append of the Instrumenter of a primitive's loop,
-    or None. A primitive is bound to one loop for life: it is looked up once
-    and kept on the primitive (uninstall() takes it back)."""
-    loop = getattr(primitive, "_loop", None)
-    inst = _INSTRUMENTERS.get(id(loop))
-    if inst is None or inst.loop is not loop or not inst._installed:
-        return None
-    primitive._pw_wakes = inst.raw_wakes.append
-    return primitive._pw_wakes
-
-
-def _record_wake(primitive, woken):
-    """A release/set/put/get/notify just completed `woken`'s waiter future:
-    the waker is the task running now (None from a plain callback)."""
-    record = primitive._pw_wakes
-    if record is None:
-        record = _wake_recorder(primitive)
-        if record is None:
-            return
-    record((_time_ns(), _current_task(), woken))
-
-
-def _record_wakes(primitive, pending):
-    for fut, task in pending:
-        if task is not None and fut.done():
-            _record_wake(primitive, task)
-
-
-def _settled_wakes(raw):
-    """(at_ns, waker id or None, woken id) of raw (at_ns, waker, woken) wakes."""
-    info = _TASK_INFO.get
-    out = []
-    for at_ns, waker, woken in raw:
-        if waker is not None:
-            known = info(id(waker))
-            waker = known[0] if known is not None else _info(waker)[0]
-        known = info(id(woken))
-        out.append((at_ns, waker, known[0] if known is not None else _info(woken)[0]))
+def raw_stack(task):
+    """The task's await chain as [(code, line, via)], innermost first, where
+    `via` names the awaited task a frame belongs to (None: the task's own).
+    Frames of asyncio and of this package are left out when the program has
+    frames of its own, so the innermost frame is the program's `await`
+    line. When the task awaits another task, that task's chain comes first
+    (up to MAX_AWAITED_TASKS deep): where the wait really is."""
+    out, seen, via = [], set(), None
+    while task is not None and id(task) not in seen and len(seen) <= MAX_AWAITED_TASKS:
+        seen.add(id(task))
+        frames = [(f.f_code, f.f_lineno) for _c, f in reversed(coro_chain(task.get_coro()))]
+        own = [(code, line) for code, line in frames if not _is_library(code)]
+        out[:0] = [(code, line, via) for code, line in (own or frames)]
+        waiter = ai.fut_waiter(task) if not task.done() else None
+        task = waiter if isinstance(waiter, asyncio.Task) else None
+        via = task.get_name() if task is not None else None
     return out
 
 
-# -- instrumented primitives -----------------------------------------------------------
-
-
-class _Primitive:
-    """Mixin: registration, a name, and the node a snapshot shows."""
-
-    _pw_kind = "primitive"
-    _pw_wakes = None  # its loop's raw wake recorder, found on the first wake
-
-    def _pw_init(self, name):
-        self._pw_wakes = None  # set here so every instance has the same attribute layout
-        self._pw_id = next(_primitive_ids)
-        site = _caller_site(1)
-        self._pw_site = site
-        if name is None:
-            name = f"{type(self).__name__}@{_site_place(site)}"
-        self._pw_name = str(name)[:200]
-        _PRIMITIVES.add(self)
-
-    def _pw_belongs_to(self, loop):
-        own = getattr(self, "_loop", None)
-        return own is None or own is loop
-
-    def _pw_node_rest(self):
-        return f"{self._pw_name}-{self._pw_id}"
-
-    def _pw_common_attrs(self):
-        return {
-            "name": self._pw_name,
-            "instrumented": True,
-            "created_at": _site_text(self._pw_site),
-        }
-
-
-# The base methods, called directly on the hot paths (no super() object).
-
-
-class Lock(_Primitive, asyncio.Lock):
-    """asyncio.Lock that knows its holder and reports wakes.
-
-    acquire() and __aenter__ are asyncio's acquire (3.12) with the holder
-    bookkeeping written in, and release() is asyncio's release and
-    _wake_up_first in one: `async with lock` then runs one coroutine where
-    asyncio runs two (__aenter__ awaiting acquire), which pays for the
-    bookkeeping on the path every contended task takes."""
-
-    _pw_kind = "lock"
-
-    def __init__(self, name=None):
-        super().__init__()
-        self._pw_init(name)
-        self._pw_holder = None
-        # The tasks waiting in acquire(), in the order of asyncio's _waiters
-        # futures (both are appended and removed at the same moments), so
-        # release() knows whom it wakes without searching.
-        self._pw_queue = collections.deque()
-
-    async def acquire(self):
-        waiters = self._waiters
-        if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
-            self._locked = True
-            self._pw_holder = _current_task()
-            return True
-        if waiters is None:
-            waiters = self._waiters = collections.deque()
-        fut = self._get_loop().create_future()
-        task = _current_task()
-        queue = self._pw_queue
-        waiters.append(fut)
-        queue.append(task)
-        try:
-            try:
-                await fut
-            finally:
-                waiters.remove(fut)
-                queue.remove(task)
-        except asyncio.CancelledError:
-            if not self._locked:
-                self._wake_up_first()
-            raise
-        self._locked = True
-        self._pw_holder = task
-        return True
-
-    async def __aenter__(self):
-        # acquire(), inlined (see the class docstring); returns None like asyncio's.
-        waiters = self._waiters
-        if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
-            self._locked = True
-            self._pw_holder = _current_task()
-            return None
-        if waiters is None:
-            waiters = self._waiters = collections.deque()
-        fut = self._get_loop().create_future()
-        task = _current_task()
-        queue = self._pw_queue
-        waiters.append(fut)
-        queue.append(task)
-        try:
-            try:
-                await fut
-            finally:
-                waiters.remove(fut)
-                queue.remove(task)
-        except asyncio.CancelledError:
-            if not self._locked:
-                self._wake_up_first()
-            raise
-        self._locked = True
-        self._pw_holder = task
-        return None
-
-    # In traces it is the lock's acquire, as asyncio's own frames would say.
-    __aenter__.__code__ = __aenter__.__code__.replace(
-        co_name="acquire", co_qualname=acquire.__code__.co_qualname
-    )
-
-    def release(self):
-        if not self._locked:
-            raise RuntimeError("Lock is not acquired.")
-        self._locked = False
-        self._pw_holder = None
-        waiters = self._waiters
-        if waiters:
-            # asyncio's _wake_up_first: the first waiter, unless it is done.
-            fut = waiters[0]
-            if not fut.done():
-                queue = self._pw_queue
-                woken = queue[0] if len(queue) == len(waiters) else _waiter_task(fut)
-                fut.set_result(True)
-                # The wake, recorded here rather than in a helper: this runs
-                # on every contended release (tasks, not ids: see raw_wakes).
-                record = self._pw_wakes
-                if record is None and _INSTRUMENTERS:
-                    record = _wake_recorder(self)
-                if record is not None and woken is not None:
-                    record((_time_ns(), _current_task(), woken))
-
-    def _pw_describe(self):
-        waiters = self._waiters or ()
-        attrs = {
-            **self._pw_common_attrs(),
-            "lock_kind": "mutex",
-            "locked": self._locked,
-            "holder_count": 1 if self._locked else 0,
-            "waiter_count": sum(1 for w in waiters if not w.cancelled()),
-        }
-        holders = [self._pw_holder] if self._locked and self._pw_holder is not None else []
-        return attrs, [(waiters, "acquire")], holders
-
-
-class Semaphore(_Primitive, asyncio.Semaphore):
-    _pw_kind = "semaphore"
-
-    def __init__(self, value=1, name=None):
-        super().__init__(value)
-        self._pw_init(name)
-        self._pw_total = value
-        self._pw_holders = {}  # task -> permits held
-
-    async def acquire(self):
-        if not self.locked():
-            self._value -= 1
-        else:
-            await super().acquire()
-        t = _current_task()
-        if t is not None:
-            self._pw_holders[t] = self._pw_holders.get(t, 0) + 1
-        return True
-
-    def release(self):
-        waiters = self._waiters
-        fut, woken = _first_pending(waiters) if waiters else (None, None)
-        super().release()
-        holders = self._pw_holders
-        t = _current_task()
-        if t not in holders:  # released by another task than the acquirer
-            t = next(iter(holders), None)
-        if t is not None:
-            if holders[t] <= 1:
-                del holders[t]
-            else:
-                holders[t] -= 1
-        if woken is not None and fut.done():
-            _record_wake(self, woken)
-
-    def _pw_describe(self):
-        waiters = self._waiters or ()
-        attrs = {
-            **self._pw_common_attrs(),
-            "permits_total": self._pw_total,
-            "permits_available": self._value,
-            "waiters": sum(1 for w in waiters if not w.cancelled()),
-            "holder_count": len(self._pw_holders),
-        }
-        return attrs, [(waiters, "acquire")], list(self._pw_holders)
-
-
-class BoundedSemaphore(Semaphore):
-    def __init__(self, value=1, name=None):
-        self._bound_value = value
-        super().__init__(value, name)
-
-    def release(self):
-        if self._value >= self._bound_value:
-            raise ValueError("BoundedSemaphore released too many times")
-        super().release()
-
-
-class Event(_Primitive, asyncio.Event):
-    _pw_kind = "event"
-
-    def __init__(self, name=None):
-        super().__init__()
-        self._pw_init(name)
-        self._pw_set_by = None
-
-    def set(self):
-        if not self._value:
-            self._pw_set_by = _current_task()
-            waiters = self._waiters
-            if waiters:
-                pending = _pending_waiters(waiters)
-                super().set()
-                _record_wakes(self, pending)
-                return
-        super().set()
-
-    def _pw_describe(self):
-        attrs = {
-            **self._pw_common_attrs(),
-            "is_set": self._value,
-            "waiters": sum(1 for w in self._waiters if not w.done()),
-            "set_by_task_id": task_id_of(self._pw_set_by),
-        }
-        return attrs, [(self._waiters, "wait")], []
-
-
-class Condition(_Primitive, asyncio.Condition):
-    _pw_kind = "condition"
-
-    def __init__(self, lock=None, name=None):
-        if lock is None:
-            lock = Lock(name=f"{name}.lock" if name else None)
-        super().__init__(lock)
-        self._pw_init(name)
-
-    def notify(self, n=1):
-        waiters = self._waiters
-        if not waiters:
-            return super().notify(n)
-        pending = _pending_waiters(waiters)[:n]
-        super().notify(n)
-        _record_wakes(self, pending)
-
-    def _pw_describe(self):
-        lock = self._lock
-        attrs = {
-            **self._pw_common_attrs(),
-            "waiters": sum(1 for w in self._waiters if not w.done()),
-            "lock": getattr(lock, "_pw_name", None),
-            "locked": lock.locked(),
-        }
-        return attrs, [(self._waiters, "wait")], []
-
-
-class _QueueMixin(_Primitive):
-    _pw_kind = "queue"
-
-    def _pw_setup(self, name):
-        self._pw_init(name)
-        self._pw_last_getter = None
-        self._pw_last_putter = None
-
-    # asyncio's put_nowait/get_nowait call _put/_get once per item and then
-    # _wakeup_next: the bookkeeping goes into those (no extra call layer on
-    # the queue's hot path). _put/_get are defined per queue class below.
-
-    # put() and get() are asyncio's (3.12) with put_nowait/get_nowait and the
-    # full()/empty()/qsize() calls written in: asyncio's put() makes eight
-    # Python calls per item, this one three, which pays for the bookkeeping
-    # (as Lock's single coroutine does). A subclass that overrides one of
-    # those methods, and Pythons whose Queue differs (3.13 added shutdown),
-    # get asyncio's own put() and get().
-    _pw_lean = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls._pw_lean = sys.version_info < (3, 13) and all(
-            getattr(cls, name) is getattr(asyncio.Queue, name)
-            for name in ("full", "empty", "qsize", "put_nowait", "get_nowait")
-        )
-
-    async def put(self, item):
-        if not self._pw_lean:
-            return await asyncio.Queue.put(self, item)
-        maxsize = self._maxsize
-        while 0 < maxsize <= len(self._queue):
-            putter = self._get_loop().create_future()
-            self._putters.append(putter)
-            try:
-                await putter
-            except:  # noqa: E722 (asyncio's: whatever interrupts the wait)
-                putter.cancel()  # Just in case putter is not done yet.
-                try:
-                    # Clean self._putters from canceled putters.
-                    self._putters.remove(putter)
-                except ValueError:
-                    # The putter could be removed from self._putters by a
-                    # previous get_nowait call.
-                    pass
-                if not (0 < maxsize <= len(self._queue)) and not putter.cancelled():
-                    # We were woken up by get_nowait(), but can't take
-                    # the call.  Wake up the next in line.
-                    self._wakeup_next(self._putters)
-                raise
-        self._put(item)
-        self._unfinished_tasks += 1
-        self._finished.clear()
-        self._wakeup_next(self._getters)
-
-    async def get(self):
-        if not self._pw_lean:
-            return await asyncio.Queue.get(self)
-        while not self._queue:
-            getter = self._get_loop().create_future()
-            self._getters.append(getter)
-            try:
-                await getter
-            except:  # noqa: E722 (asyncio's: whatever interrupts the wait)
-                getter.cancel()  # Just in case getter is not done yet.
-                try:
-                    # Clean self._getters from canceled getters.
-                    self._getters.remove(getter)
-                except ValueError:
-                    # The getter could be removed from self._getters by a
-                    # previous put_nowait call.
-                    pass
-                if self._queue and not getter.cancelled():
-                    # We were woken up by put_nowait(), but can't take
-                    # the call.  Wake up the next in line.
-                    self._wakeup_next(self._getters)
-                raise
-        item = self._get()
-        self._wakeup_next(self._putters)
-        return item
-
-    def _wakeup_next(self, waiters):
-        # asyncio's, plus the wake: the task calling put/get (or passing on
-        # a wake it cannot take) wakes the first waiter not done yet.
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                record = self._pw_wakes
-                if record is None and _INSTRUMENTERS:
-                    record = _wake_recorder(self)
-                if record is None:
-                    waiter.set_result(None)
-                    break
-                try:
-                    woken = waiter._callbacks[0][0].__self__
-                    if type(woken) is not _Task:
-                        woken = _waiter_task(waiter)
-                except (TypeError, IndexError, AttributeError):
-                    woken = _waiter_task(waiter)
-                waiter.set_result(None)
-                # The wake, recorded inline (this runs on most put/get).
-                if woken is not None:
-                    record((_time_ns(), _current_task(), woken))
-                break
-
-    def _pw_describe(self):
-        size, maxsize = self.qsize(), self.maxsize
-        attrs = {
-            **self._pw_common_attrs(),
-            "size": size,
-            "maxsize": maxsize,
-            "queue_len": size,
-            "capacity": maxsize if maxsize > 0 else None,
-            "bounded": maxsize > 0,
-            "full": self.full(),
-            "put_waiters": sum(1 for w in self._putters if not w.done()),
-            "get_waiters": sum(1 for w in self._getters if not w.done()),
-            "unfinished_tasks": self._unfinished_tasks,
-            "last_put_task_id": task_id_of(self._pw_last_putter),
-            "last_get_task_id": task_id_of(self._pw_last_getter),
-        }
-        return attrs, [(self._putters, "put"), (self._getters, "get")], []
-
-
-class Queue(_QueueMixin, asyncio.Queue):
-    def __init__(self, maxsize=0, name=None):
-        super().__init__(maxsize)
-        self._pw_setup(name)
-
-    def _put(self, item):
-        self._pw_last_putter = _current_task()
-        self._queue.append(item)
-
-    def _get(self):
-        self._pw_last_getter = _current_task()
-        return self._queue.popleft()
-
-
-class LifoQueue(_QueueMixin, asyncio.LifoQueue):
-    def __init__(self, maxsize=0, name=None):
-        super().__init__(maxsize)
-        self._pw_setup(name)
-
-    def _put(self, item):
-        self._pw_last_putter = _current_task()
-        self._queue.append(item)
-
-    def _get(self):
-        self._pw_last_getter = _current_task()
-        return self._queue.pop()
-
-
-class PriorityQueue(_QueueMixin, asyncio.PriorityQueue):
-    def __init__(self, maxsize=0, name=None):
-        super().__init__(maxsize)
-        self._pw_setup(name)
-
-    def _put(self, item, heappush=heapq.heappush):
-        self._pw_last_putter = _current_task()
-        heappush(self._queue, item)
-
-    def _get(self, heappop=heapq.heappop):
-        self._pw_last_getter = _current_task()
-        return heappop(self._queue)
-
-
-# Uninstrumented asyncio primitives found as `self` of the frame awaiting a
-# future: (class, node kind, waiter attribute names and their operation).
-_PLAIN_PRIMITIVES = [
-    (asyncio.Lock, "lock", [("_waiters", "acquire")]),
-    (asyncio.Semaphore, "semaphore", [("_waiters", "acquire")]),
-    (asyncio.Event, "event", [("_waiters", "wait")]),
-    (asyncio.Condition, "condition", [("_waiters", "wait")]),
-    (asyncio.Queue, "queue", [("_putters", "put"), ("_getters", "get")]),
-]
-
-
-def _plain_primitive_kind(obj):
-    for cls, kind, _ in _PLAIN_PRIMITIVES:
-        if isinstance(obj, cls):
-            return kind
-    return None
+def _format_raw(frames, cache):
+    texts = []
+    for code, line, via in frames:
+        key = (id(code), line, via)
+        text = cache.get(key)
+        if text is None:
+            function = code.co_qualname if via is None else f"{code.co_qualname} [task {via}]"
+            text = cache[key] = _frame_text(function, code.co_filename, line)
+        texts.append(text)
+    return texts
+
+
+def stack_frames(task):
+    """The task's await chain as frame texts, innermost first."""
+    return _format_raw(raw_stack(task), {})
 
 
 # -- the instrumenter ---------------------------------------------------------------------
@@ -811,22 +410,14 @@ def _plain_primitive_kind(obj):
 class Episode:
     """A task suspended on one future for longer than the threshold."""
 
-    __slots__ = ("task_id", "since_ns", "last_seen_ns", "frames", "task_ref", "waiter_ref")
+    __slots__ = ("task_id", "since_ns", "last_seen_ns", "frames", "task_ref")
 
-    def __init__(self, task_id, since_ns, now_ns, frames, task, waiter):
+    def __init__(self, task_id, since_ns, now_ns, frames, task):
         self.task_id = task_id
         self.since_ns = since_ns
         self.last_seen_ns = now_ns
-        self.frames = frames
+        self.frames = frames  # raw_stack() at the moment the threshold passed
         self.task_ref = weakref.ref(task)
-        self.waiter_ref = _weak_or_none(waiter)
-
-
-def _weak_or_none(obj):
-    try:
-        return weakref.ref(obj)
-    except TypeError:
-        return None
 
 
 class Instrumenter:
@@ -862,28 +453,21 @@ class Instrumenter:
         self.agent = None
         self.errors = 0
         self._prune_at = 20_000
-        self._prev_factory = None
-        self._parent_cache = [None, None]  # see _make_task_factory
         self._handles = []
         self._installed = False
 
     # -- lifecycle ----------------------------------------------------------------
 
     def install(self):
-        loop = self.loop
-        self._prev_factory = loop.get_task_factory()
-        self._task_factory = self._make_task_factory(self._prev_factory)
-        loop.set_task_factory(self._task_factory)
-        _INSTRUMENTERS[id(loop)] = self
+        """Start on the loop; it need not be running yet (its first scan and
+        push are scheduled on it)."""
+        _hook()
+        _INSTRUMENTERS[id(self.loop)] = self
         self._installed = True
-        for t in _asyncio_tasks.all_tasks(loop):
-            # A fresh entry: one found under its id may be left from a dead
-            # task whose address it reuses (entries are pruned lazily).
-            _TASK_INFO[id(t)] = (next(_task_ids), None, None, None)
         self._schedule(self.scan_interval, self._scan_tick)
         if self.pusher is not None and self.push_interval:
             self._schedule(self.push_interval, self._push_tick)
-        if loop.is_running() and _on_loop_thread(loop):
+        if _on_loop_thread(self.loop):
             self.worker = threading.get_native_id()
         return self
 
@@ -891,17 +475,14 @@ class Instrumenter:
         if not self._installed:
             return
         self._installed = False
-        if self.loop.get_task_factory() is self._task_factory:
-            self.loop.set_task_factory(self._prev_factory)
         self.settle_wakes()
-        for prim in list(_PRIMITIVES):
-            if prim._pw_wakes is not None and prim._pw_belongs_to(self.loop):
-                prim._pw_wakes = None
         for h in self._handles:
             h.cancel()
         self._handles.clear()
         if _INSTRUMENTERS.get(id(self.loop)) is self:
             del _INSTRUMENTERS[id(self.loop)]
+        if not _INSTRUMENTERS:
+            _unhook()
         if self.agent is not None:
             self.agent.stop()
         if self.pusher is not None:
@@ -910,80 +491,6 @@ class Instrumenter:
     def _schedule(self, delay, fn):
         self._handles = [h for h in self._handles if not h.cancelled()]
         self._handles.append(self.loop.call_later(delay, fn))
-
-    def _make_task_factory(self, prev):
-        """The factory set on the loop. It runs for every task the program
-        creates, so everything it uses is a closure variable (no attribute
-        or global lookups) and it does only what cannot wait: the parent,
-        the time and the spawning frame exist only now. Every bytecode costs
-        about as much as a C call here. Tasks stay asyncio's C Task (a
-        subclass would leave its fast path for every `await task`), and
-        loop.create_task is left alone (an instance attribute on the loop
-        turns every attribute lookup of asyncio's own code on it slow)."""
-        info, new_id, current, now, caller = (
-            _TASK_INFO,
-            _task_ids,
-            _current_task,
-            _time_ns,
-            _caller_frame,
-        )
-        task_cls = _Task
-        # [the last parent seen, its task id]: a task usually spawns several
-        # in a row, and an identity test is far cheaper than the dict lookup
-        # by id. The strong reference is dropped by every scan tick.
-        cache = self._parent_cache
-
-        def parent_id(parent):
-            known = info.get(id(parent))
-            cache[0] = parent
-            cache[1] = known[0] if known is not None else _info(parent)[0]
-            return cache[1]
-
-        def peepsweb_task_factory(loop, coro, **kwargs):
-            if prev is None:
-                task = task_cls(coro, loop=loop, **kwargs)
-            else:
-                task = prev(loop, coro, **kwargs)
-            parent = current(loop)
-            if parent is not None:
-                parent = cache[1] if parent is cache[0] else parent_id(parent)
-            f = caller(2)
-            site = None if f is None else (f.f_code, f.f_lasti)
-            info[id(task)] = (next(new_id), parent, now(), site)
-            return task
-
-        if prev is not None or sys.version_info >= (3, 13) or _getframemodulename is None:
-            return peepsweb_task_factory
-
-        getframe = sys._getframe
-        # The last spawn site: the spawning frame's depth (from the factory's
-        # frame), its code and instruction offset, and the (code, lasti)
-        # tuple recorded. Tasks come in runs from one place (a loop, a
-        # gather): when the frame at that depth is at the same code and
-        # instruction again, it is the same call site and the search (a
-        # module name per frame) is skipped.
-        site_d, site_code, site_lasti, site = 0, None, -1, None
-
-        def peepsweb_task_factory(loop, coro, context=None):  # noqa: F811
-            # 3.12's loop.create_task passes at most `context`: a signature
-            # without **kwargs builds no dict per task.
-            nonlocal site_d, site_code, site_lasti, site
-            task = task_cls(coro, loop=loop, context=context)
-            parent = current(loop)
-            if parent is not None:
-                parent = cache[1] if parent is cache[0] else parent_id(parent)
-            try:
-                f = getframe(site_d)
-            except ValueError:  # the stack is shallower than last time
-                f = None
-            if f is None or f.f_code is not site_code or f.f_lasti != site_lasti:
-                # Frame 1 is asyncio's create_task: the search starts at its caller.
-                site_d, site = _find_site(2)
-                site_code, site_lasti = site or (None, -1)
-            info[id(task)] = (next(new_id), parent, now(), site)
-            return task
-
-        return peepsweb_task_factory
 
     # -- wakes ----------------------------------------------------------------------
 
@@ -995,7 +502,7 @@ class Instrumenter:
     def settle_wakes(self):
         """Turn the tasks of raw wakes into task ids, and let go of every task
         the hot paths hold on to (so only the program keeps tasks alive)."""
-        self._parent_cache[0] = None
+        _PARENT_CACHE[0] = None
         raw = self.raw_wakes
         if raw:
             self.wakes.extend(_settled_wakes(raw))
@@ -1015,6 +522,8 @@ class Instrumenter:
         if not self._installed:
             return
         try:
+            if self.worker is None:
+                self.worker = threading.get_native_id()
             self.settle_wakes()
             self.scan()
             # Pruning walks every entry: only once dead tasks' entries clearly
@@ -1043,23 +552,11 @@ class Instrumenter:
 
     def _tasks(self):
         """Every task of this loop still alive, finished ones included."""
-        for _ in range(100):
-            try:
-                tasks = list(_asyncio_tasks._scheduled_tasks)
-                tasks.extend(_asyncio_tasks._eager_tasks)
-                break
-            except RuntimeError:  # the WeakSet changed under us (another thread)
-                continue
-        else:
-            tasks = list(_asyncio_tasks.all_tasks(self.loop))
-        loop = self.loop
-        return [t for t in tasks if t.get_loop() is loop]
+        return ai.loop_tasks(self.loop)
 
     def scan(self, now_ns=None, tasks=None):
         """Track how long each task has been suspended on the same future and
         record a trace when that exceeds the threshold."""
-        if self.worker is None and _on_loop_thread(self.loop):
-            self.worker = threading.get_native_id()
         now = now_ns or _time_ns()
         threshold = self.pending_threshold_ns
         episodes = self.episodes
@@ -1067,10 +564,11 @@ class Instrumenter:
         # suspended now, so finished tasks drop out by themselves; the old
         # entry's task is compared by identity in case an id was reused.
         old, waits = self.waits, {}
+        fut_waiter = ai.fut_waiter
         for t in tasks if tasks is not None else self._tasks():
             if t.done():
                 continue
-            waiter = t._fut_waiter
+            waiter = fut_waiter(t)
             if waiter is None:
                 continue
             key = id(t)
@@ -1084,7 +582,7 @@ class Instrumenter:
             if ep is not None and ep.task_ref() is t and ep.since_ns == since:
                 ep.last_seen_ns = now
             elif now - since >= threshold:
-                episodes[key] = Episode(_info(t)[TASK_ID], since, now, stack_frames(t), t, waiter)
+                episodes[key] = Episode(_info(t)[TASK_ID], since, now, raw_stack(t), t)
         self.waits = waits
         # Close episodes whose task moved on, finished or vanished.
         for key, ep in list(episodes.items()):
@@ -1151,8 +649,8 @@ def _on_loop_thread(loop):
 
 
 class _SnapshotPass:
-    """One snapshot's worth of work: nodes for tasks and primitives, edges
-    from what each task awaits."""
+    """One snapshot's worth of work: nodes for tasks, and edges from what
+    each task awaits, with the primitives and futures found on the way."""
 
     def __init__(self, inst, now, tasks, loop_blocked=False):
         self.inst = inst
@@ -1162,10 +660,11 @@ class _SnapshotPass:
         self.b = SnapshotBuilder(inst.process, inst.pid, inst.proc_key)
         self.proc_key = inst.proc_key
         self.site_texts = {}  # site -> frame text (sites are shared by many tasks)
+        self.frame_texts = {}  # (id(code), line, via) -> frame text
         self.task_nodes = {}  # id(task) -> node id
         self.waiter_owner = {}  # id(future) -> (node id, operation)
         self.future_nodes = {}  # id(future) -> node id
-        self.plain_nodes = {}  # id(uninstrumented primitive) -> node id
+        self.primitive_nodes = {}  # id(primitive) -> node id
         self.current = None if loop_blocked else _current_task(inst.loop)
         self.wakes = inst.wake_list(settle=not loop_blocked)
         # The newest wake of each task (wakes are recorded in time order).
@@ -1179,9 +678,11 @@ class _SnapshotPass:
             done = done[-MAX_DONE_TASKS:]
         for t in live + done:
             self.task_node(t)
-        for prim in list(_PRIMITIVES):
-            if prim._pw_belongs_to(self.inst.loop):
-                self.primitive_node(prim)
+        loop = self.inst.loop
+        for obj in list(_PRIMITIVES):
+            kind = ai.primitive_kind(obj)
+            if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
+                self.primitive_node(obj, kind)
         for t in live:
             self.awaiting_edges(t)
         self.wake_events()
@@ -1196,10 +697,10 @@ class _SnapshotPass:
         if t.done():
             if t.cancelled():
                 return "cancelled"
-            return "failed" if t._exception is not None else "completed"
+            return "failed" if ai.task_exception(t) is not None else "completed"
         if t is self.current:
             return "running"
-        waiter = t._fut_waiter
+        waiter = ai.fut_waiter(t)
         if waiter is None or waiter.done():
             return "scheduled"  # on the ready queue
         return "pending"
@@ -1209,7 +710,7 @@ class _SnapshotPass:
         node_id = self.task_nodes.get(key)
         if node_id is not None:
             return node_id
-        task_id, parent_id, spawned_at_ns, site = _info(t)
+        task_id, parent_id, spawned_at_ns, site, _ref = _info(t)
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__
@@ -1230,11 +731,11 @@ class _SnapshotPass:
             attrs["last_wake_from_task_id"] = waker
         if state == "pending":
             seen = self.inst.waits.get(key)
-            if seen is not None and seen[0] is t and seen[1] is t._fut_waiter:
+            if seen is not None and seen[0] is t and seen[1] is ai.fut_waiter(t):
                 attrs["pending_since_ns"] = seen[2]
                 attrs["pending_ns"] = max(0, self.now - seen[2])
         elif state == "failed":
-            attrs["exception"] = repr(t._exception)[:MAX_TEXT]
+            attrs["exception"] = repr(ai.task_exception(t))[:MAX_TEXT]
         if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
             name = coro_name
         node_id = self.task_nodes[key] = self.b.add_node(
@@ -1244,94 +745,127 @@ class _SnapshotPass:
 
     # -- primitives ------------------------------------------------------------------------
 
-    def primitive_node(self, prim):
-        attrs, waiter_lists, holders = prim._pw_describe()
-        node_id = self.b.node(prim._pw_kind, prim._pw_node_rest(), prim._pw_name, attrs=attrs)
-        for waiters, op in waiter_lists:
-            for fut in waiters:
-                self.waiter_owner[id(fut)] = (node_id, op)
-        for holder in holders:
-            self.b.needs(node_id, self.task_node(holder), held=True)
-        return node_id
-
-    def plain_primitive_node(self, obj, kind):
-        """A stock asyncio primitive: a node without holder knowledge."""
+    def primitive_node(self, obj, kind):
+        """A lock, semaphore, event, condition or queue: its state, its
+        waiters (for the tasks' edges to it), and what it needs: the tasks
+        holding it, or for a queue that blocks its putters (getters), the
+        tasks that recently got from (put on) it."""
         key = id(obj)
-        node_id = self.plain_nodes.get(key)
+        node_id = self.primitive_nodes.get(key)
         if node_id is not None:
             return node_id
-        name = f"{type(obj).__name__}@{key:x}"
-        attrs = {"name": name, "instrumented": False}
+        state, holders = ai.describe(obj, kind)
+        name = primitive_name(obj)
+        attrs = {"name": name, "created_at": _site_text(obj.__dict__.get("_pw_site")), **state}
+        if kind == "condition":
+            lock = ai.condition_lock(obj)
+            attrs["lock"] = primitive_name(lock)
+        node_id = self.primitive_nodes[key] = self.b.node(
+            kind, str(_primitive_serial(obj)), name, attrs=attrs
+        )
+        for waiters, op in ai.waiter_lists(obj, kind):
+            for fut in waiters:
+                self.waiter_owner[id(fut)] = (node_id, op)
+        for task, permits in holders.items():
+            held = {"held": True} if kind == "lock" else {"held": True, "permits": permits}
+            self.b.needs(node_id, self.task_node(task), **held)
         if kind == "queue":
-            attrs.update(size=obj.qsize(), maxsize=obj.maxsize, full=obj.full())
-        elif kind == "lock":
-            attrs.update(lock_kind="mutex", locked=obj.locked())
-        node_id = self.b.node(kind, f"plain-{key:x}", name, attrs=attrs)
-        self.plain_nodes[key] = node_id
-        for cls, _kind, waiter_attrs in _PLAIN_PRIMITIVES:
-            if isinstance(obj, cls):
-                for attr, op in waiter_attrs:
-                    for fut in getattr(obj, attr, None) or ():
-                        self.waiter_owner[id(fut)] = (node_id, op)
-                break
+            self.queue_edges(obj, node_id, state)
         return node_id
+
+    def queue_edges(self, queue, node_id, state):
+        """A full queue with blocked putters needs the tasks that recently got
+        from it; an empty one with blocked getters, its recent putters."""
+        if state["full"] and state["put_waiters"]:
+            for task, at_ns in ai.recent_tasks(queue, "get").items():
+                if not task.done():
+                    self.b.needs(
+                        node_id,
+                        self.task_node(task),
+                        queue="full",
+                        role="consumer",
+                        last_get_at_ns=at_ns,
+                    )
+        if state["size"] == 0 and state["get_waiters"]:
+            for task, at_ns in ai.recent_tasks(queue, "put").items():
+                if not task.done():
+                    self.b.needs(
+                        node_id,
+                        self.task_node(task),
+                        queue="empty",
+                        role="producer",
+                        last_put_at_ns=at_ns,
+                    )
 
     # -- edges ---------------------------------------------------------------------------------
 
     def awaiting_edges(self, t):
-        waiter = t._fut_waiter
+        waiter = ai.fut_waiter(t)
         if waiter is None:
             return
-        src = self.task_node(t)
         dst, attrs = self.target_of(waiter, t)
         if dst is not None:
-            self.b.needs(src, dst, **attrs)
+            self.b.needs(self.task_node(t), dst, **attrs)
 
-    def target_of(self, fut, task, depth=0):
+    def target_of(self, fut, task):
         """(node id, edge attrs) for what `task` is suspended on."""
         owner = self.waiter_owner.get(id(fut))
         if owner is not None:
             return owner[0], {"op": owner[1]}
         if isinstance(fut, asyncio.Task):
             return self.task_node(fut), {"op": "await"}
-        frame = _innermost_frame(task) if task is not None else None
+        chain = coro_chain(task.get_coro())
+        frame = chain[-1][1] if chain else None
+        for _coro, outer in chain[-2:]:
+            todo = ai.as_completed_todo(outer)
+            if todo is not None:
+                return self.future_node(fut, outer, "as_completed", todo), {"op": "await"}
         if frame is not None:
-            obj = frame.f_locals.get("self")
-            kind = _plain_primitive_kind(obj) if obj is not None else None
+            group = ai.taskgroup_children(frame)
+            if group is not None:
+                node = self.future_node(fut, frame, "TaskGroup", group[1], owner=task)
+                return node, {"op": "await"}
+            obj = ai.frame_self(frame)
+            kind = ai.primitive_kind(obj) if obj is not None else None
             if kind is not None:
-                self.plain_primitive_node(obj, kind)
+                self.primitive_node(obj, kind)
                 owner = self.waiter_owner.get(id(fut))
                 if owner is not None:
                     return owner[0], {"op": owner[1]}
-        return self.future_node(fut, frame, depth), {"op": "await"}
+        return self.future_node(fut, frame), {"op": "await"}
 
-    def future_node(self, fut, frame, depth=0):
+    def future_node(self, fut, frame, label=None, children=None, owner=None, depth=0):
+        """A `future` node for what a task awaits, needing the tasks and
+        futures it waits for (gather's children, a TaskGroup's, a shield's
+        inner task...)."""
         key = id(fut)
         node_id = self.future_nodes.get(key)
         if node_id is not None:
             return node_id
-        children = []
-        if _GatheringFuture and isinstance(fut, _GatheringFuture):
-            label = "gather"
-            children = list(getattr(fut, "_children", ()) or ())
-        elif frame is not None and frame.f_code is _WAIT_CODE:
-            label = "asyncio.wait"
-            children = list(frame.f_locals.get("fs", ()) or ())
-        elif frame is not None:
-            label = frame.f_code.co_qualname
-        else:
-            label = type(fut).__name__
+        if children is None:
+            children = ai.gather_children(fut)
+            if children is not None:
+                label = "gather"
+            elif frame is not None and (children := ai.wait_children(frame)) is not None:
+                label = "asyncio.wait"
+            elif (inner := ai.shield_inner(fut)) is not None:
+                label, children = "shield", [inner]
+            else:
+                children = []
+        if label is None:
+            label = frame.f_code.co_qualname if frame is not None else type(fut).__name__
         attrs = {"future_id": key, "label": label, "type": type(fut).__name__}
+        if owner is not None:
+            attrs["owner_task_id"] = _info(owner)[TASK_ID]
         if frame is not None:
             code = frame.f_code
-            attrs["awaited_at"] = format_frame(code.co_qualname, code.co_filename, frame.f_lineno)
+            attrs["awaited_at"] = _frame_text(code.co_qualname, code.co_filename, frame.f_lineno)
             if label == "sleep" and "delay" in frame.f_locals:
                 delay = frame.f_locals["delay"]
                 if isinstance(delay, int | float):
                     attrs["delay_s"] = delay
                     label = f"sleep({delay:g})"
-        node_id = self.b.node("future", f"{key:x}", label, attrs=attrs)
-        self.future_nodes[key] = node_id
+        node_id = self.future_nodes[key] = self.b.node("future", f"{key:x}", label, attrs=attrs)
         if depth < 4:
             for child in children:
                 if child.done():
@@ -1339,7 +873,7 @@ class _SnapshotPass:
                 if isinstance(child, asyncio.Task):
                     self.b.needs(node_id, self.task_node(child))
                 else:
-                    self.b.needs(node_id, self.future_node(child, None, depth + 1))
+                    self.b.needs(node_id, self.future_node(child, None, depth=depth + 1))
         return node_id
 
     # -- wakes and traces --------------------------------------------------------------------
@@ -1363,7 +897,7 @@ class _SnapshotPass:
             end = self.now if is_open else ep.last_seen_ns
             self.b.pending_trace(
                 ep.task_id,
-                ep.frames or ["<no coroutine frame>\n    at ?:0"],
+                _format_raw(ep.frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
                 duration_us=max(0, end - ep.since_ns) // 1000,
                 at_ns=end,
             )
@@ -1405,10 +939,11 @@ def install(
     agent=False,
     pusher=None,
 ):
-    """Instrument a loop (the running one by default) and return its
-    Instrumenter. With `url`, snapshots are pushed every `push_interval`
-    seconds (5 by default) from a background thread; with `agent=True` the
-    process also answers the server's "Jump to now" requests."""
+    """Instrument a loop (the running one by default; a loop that is not
+    running yet works too) and return its Instrumenter. With `url`,
+    snapshots are pushed every `push_interval` seconds (5 by default) from a
+    background thread; with `agent=True` the process also answers the
+    server's "Jump to now" requests."""
     loop = loop or asyncio.get_running_loop()
     existing = _INSTRUMENTERS.get(id(loop))
     if existing is not None and existing.loop is loop:

@@ -1,0 +1,497 @@
+"""Every read of asyncio's private internals, and the in-place patches of its
+classes, in one module.
+
+Checked against CPython 3.12 and 3.13 (both tested in CI); the 3.14 path uses
+the public call-graph API (`asyncio.capture_call_graph`) where 3.14 has it.
+The rest of the client asks this module, never asyncio's underscored names.
+
+The patches instrument the classes the program already uses, in place:
+`asyncio.Lock`, `Semaphore` (and `BoundedSemaphore`), `Event`, `Condition`
+and `Queue` (and `PriorityQueue`, `LifoQueue`, subclasses included) learn
+who holds them, who recently put and got, where each was made, and report
+the wakes they cause; `BaseEventLoop.create_task` learns each task's parent
+and spawn site. Each patch calls asyncio's own method for the real work, so
+behaviour is asyncio's; `unpatch()` puts every original back.
+"""
+
+import asyncio
+import sys
+import time
+from asyncio import base_events, locks, queues, taskgroups
+from asyncio import tasks as _tasks
+
+PY = sys.version_info[:2]
+TESTED_VERSIONS = ((3, 12), (3, 13))
+
+_current_task = asyncio.current_task
+_time_ns = time.time_ns
+_Task = asyncio.Task
+_GatheringFuture = getattr(_tasks, "_GatheringFuture", ())
+_WAIT_CODE = getattr(getattr(_tasks, "_wait", None), "__code__", None)
+RECENT = 4  # distinct recent putters / getters remembered per queue
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+def fut_waiter(task):
+    """The future a suspended task waits on (None when it is not suspended)."""
+    return task._fut_waiter
+
+
+def every_task():
+    """Every task of every loop that is alive (finished ones too while
+    referenced); a list, safe against the registry changing meanwhile."""
+    for _ in range(100):
+        try:
+            tasks = list(_tasks._scheduled_tasks)
+            tasks.extend(_tasks._eager_tasks)
+            return tasks
+        except RuntimeError:  # the WeakSet changed under us (another thread)
+            continue
+    return []
+
+
+def loop_tasks(loop):
+    """Every task of `loop`, finished-but-referenced ones included on 3.12 and
+    3.13 (asyncio.all_tasks leaves those out)."""
+    if PY >= (3, 14):
+        return list(asyncio.all_tasks(loop))
+    return [t for t in every_task() if t.get_loop() is loop]
+
+
+def waiter_task(fut):
+    """The task whose wake-up callback sits on `fut` (a Task adds its bound
+    wake-up method as a done callback of what it awaits)."""
+    for cb, _ctx in fut._callbacks or ():
+        owner = getattr(cb, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            return owner
+    return None
+
+
+def awaited_by(fut):
+    """3.14+: the tasks awaiting `fut`, from the public call graph."""
+    graph = asyncio.capture_call_graph(fut, depth=1)
+    return [g.future for g in graph.awaited_by] if graph is not None else []
+
+
+# -- what a future stands for -------------------------------------------------------------
+
+
+def gather_children(fut):
+    """The children of a gather() future, or None when it is not one."""
+    if _GatheringFuture and isinstance(fut, _GatheringFuture):
+        return list(fut._children or ())
+    return None
+
+
+def _shield_codes():
+    codes = [c for c in _tasks.shield.__code__.co_consts if hasattr(c, "co_freevars")]
+    return {c for c in codes if c.co_name == "_outer_done_callback"}
+
+
+_SHIELD_OUTER = _shield_codes()
+
+
+def shield_inner(fut):
+    """The inner awaitable of an asyncio.shield() outer future, or None."""
+    for cb, _ctx in fut._callbacks or ():
+        code = getattr(cb, "__code__", None)
+        if code in _SHIELD_OUTER:
+            cell = cb.__closure__[code.co_freevars.index("inner")]
+            return cell.cell_contents
+    return None
+
+
+def frame_self(frame):
+    """`self` of a suspended coroutine frame, or None."""
+    try:
+        return frame.f_locals.get("self")
+    except Exception:  # noqa: BLE001 (a frame being torn down)
+        return None
+
+
+def taskgroup_children(frame):
+    """(TaskGroup, its unfinished tasks) when `frame` is a TaskGroup waiting
+    in its exit for its children; None otherwise."""
+    tg = frame_self(frame)
+    if isinstance(tg, taskgroups.TaskGroup) and frame.f_code.co_name in ("__aexit__", "_aexit"):
+        return tg, [t for t in tg._tasks if not t.done()]
+    return None
+
+
+def as_completed_todo(frame):
+    """The futures an as_completed() step still waits for, when `frame` is
+    that step (3.12: the _wait_for_one closure; 3.13: its method)."""
+    if frame.f_code.co_name != "_wait_for_one" or frame.f_code.co_filename != _tasks.__file__:
+        return None
+    try:
+        if PY >= (3, 13):
+            return list(frame.f_locals["self"]._todo)
+        return list(frame.f_locals["todo"])
+    except (KeyError, AttributeError, TypeError):
+        return None
+
+
+def wait_children(frame):
+    """The futures of an asyncio.wait() call suspended in `frame`, or None."""
+    if frame.f_code is _WAIT_CODE:
+        return list(frame.f_locals.get("fs", ()) or ())
+    return None
+
+
+def task_exception(task):
+    """The exception a finished, not cancelled task raised, or None."""
+    return task._exception
+
+
+# -- primitives -------------------------------------------------------------------------
+
+
+def primitive_kind(obj):
+    """The node kind of an asyncio primitive, or None."""
+    if isinstance(obj, locks.Lock):
+        return "lock"
+    if isinstance(obj, locks.Semaphore):
+        return "semaphore"
+    if isinstance(obj, locks.Event):
+        return "event"
+    if isinstance(obj, locks.Condition):
+        return "condition"
+    if isinstance(obj, queues.Queue):
+        return "queue"
+    return None
+
+
+def bound_loop(obj):
+    """The loop a primitive is bound to (None until something waited on it)."""
+    return obj._loop
+
+
+def is_active(obj, kind):
+    """Whether a primitive has anything to show: held, waited on, or (a
+    queue) holding items."""
+    if kind == "lock" and obj._locked:
+        return True
+    if kind == "semaphore" and obj.__dict__.get("_pw_holders"):
+        return True
+    if kind == "queue":
+        return obj.qsize() > 0 or _live(obj._putters) > 0 or _live(obj._getters) > 0
+    return _live(obj._waiters) > 0
+
+
+def waiter_lists(obj, kind):
+    """[(deque of waiter futures, operation)] of a primitive."""
+    if kind == "queue":
+        return [(obj._putters, "put"), (obj._getters, "get")]
+    return [(obj._waiters or (), "wait" if kind in ("event", "condition") else "acquire")]
+
+
+def describe(obj, kind):
+    """(attrs, holders) of a primitive: its state in numbers, and the tasks
+    holding it (a held lock, semaphore permits: task -> permits)."""
+    if kind == "lock":
+        holder = obj.__dict__.get("_pw_holder")
+        held = obj._locked
+        attrs = {
+            "lock_kind": "mutex",
+            "locked": held,
+            "holder_count": 1 if held else 0,
+            "waiter_count": _live(obj._waiters),
+        }
+        return attrs, ({holder: 1} if held and holder is not None else {})
+    if kind == "semaphore":
+        holders = obj.__dict__.get("_pw_holders") or {}
+        attrs = {
+            "permits_total": obj.__dict__.get("_pw_total", obj._value + sum(holders.values())),
+            "permits_available": obj._value,
+            "waiters": _live(obj._waiters),
+            "holder_count": len(holders),
+        }
+        if isinstance(obj, locks.BoundedSemaphore):
+            attrs["permits_total"] = obj._bound_value
+        return attrs, dict(holders)
+    if kind == "event":
+        return {"is_set": obj._value, "waiters": _live(obj._waiters)}, {}
+    if kind == "condition":
+        lock = obj._lock
+        attrs = {"waiters": _live(obj._waiters), "locked": lock.locked()}
+        return attrs, {}
+    size, maxsize = obj.qsize(), obj.maxsize
+    attrs = {
+        "size": size,
+        "maxsize": maxsize,
+        "queue_len": size,
+        "capacity": maxsize if maxsize > 0 else None,
+        "bounded": maxsize > 0,
+        "full": obj.full(),
+        "put_waiters": _live(obj._putters),
+        "get_waiters": _live(obj._getters),
+        "unfinished_tasks": obj._unfinished_tasks,
+    }
+    return attrs, {}
+
+
+def recent_tasks(obj, which):
+    """{task: at_ns} of the tasks that recently put ("put") on or got
+    ("get") from a queue, newest last."""
+    return dict(obj.__dict__.get("_pw_putters" if which == "put" else "_pw_getters") or {})
+
+
+def condition_lock(obj):
+    return obj._lock
+
+
+def _live(waiters):
+    return sum(1 for w in waiters or () if not w.done())
+
+
+def _first_pending(waiters):
+    """(future, its task) of the first waiter not done yet: the one asyncio
+    wakes next; (None, None) when there is none."""
+    for fut in waiters or ():
+        if not fut.done():
+            try:
+                owner = fut._callbacks[0][0].__self__
+            except (TypeError, IndexError, AttributeError):
+                return fut, waiter_task(fut)
+            return fut, (owner if type(owner) is _Task else waiter_task(fut))
+    return None, None
+
+
+def _pending(waiters):
+    return [(fut, waiter_task(fut)) for fut in waiters or () if not fut.done()]
+
+
+# -- the patches ---------------------------------------------------------------------------
+#
+# Hooks the instrumentation sets (module globals, read on every call):
+#   on_wake(loop, woken_task): a release/set/put/get/notify completed the
+#     waiter future of `woken_task`; the waker is the running task.
+#   on_create(primitive): a primitive was just made (its site, its name).
+#   on_task(loop, task): create_task just made `task` (parent, spawn site).
+
+on_wake = None
+on_create = None
+on_task = None
+_patched = False
+
+# asyncio's own methods, as they were when this module was imported.
+_LOCK_INIT, _LOCK_ACQUIRE = locks.Lock.__init__, locks.Lock.acquire
+_LOCK_RELEASE, _LOCK_WAKE_UP_FIRST = locks.Lock.release, locks.Lock._wake_up_first
+_SEM_INIT, _SEM_ACQUIRE = locks.Semaphore.__init__, locks.Semaphore.acquire
+_SEM_RELEASE, _SEM_WAKE_UP_NEXT = locks.Semaphore.release, locks.Semaphore._wake_up_next
+_EVENT_INIT, _EVENT_SET = locks.Event.__init__, locks.Event.set
+_COND_INIT, _COND_NOTIFY = locks.Condition.__init__, locks.Condition.notify
+_QUEUE_INIT, _QUEUE_PUT_NOWAIT = queues.Queue.__init__, queues.Queue.put_nowait
+_QUEUE_GET_NOWAIT, _QUEUE_WAKEUP_NEXT = queues.Queue.get_nowait, queues.Queue._wakeup_next
+_CREATE_TASK = base_events.BaseEventLoop.create_task
+
+
+def _wake(fut, woken):
+    if woken is not None and fut.done() and on_wake is not None:
+        on_wake(fut.get_loop(), woken)
+
+
+def _lock_init(self, *args, **kwargs):
+    _LOCK_INIT(self, *args, **kwargs)
+    if on_create is not None:
+        on_create(self)
+
+
+async def _lock_acquire(self):
+    # asyncio's fast path, as asyncio has it (3.12, 3.13), with the holder noted;
+    # the contended path is asyncio's own acquire.
+    waiters = self._waiters
+    if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
+        self._locked = True
+        self._pw_holder = _current_task()
+        return True
+    await _LOCK_ACQUIRE(self)
+    self._pw_holder = _current_task()
+    return True
+
+
+def _lock_release(self):
+    _LOCK_RELEASE(self)
+    self._pw_holder = None
+
+
+def _lock_wake_up_first(self):
+    # asyncio wakes the first waiter not done (on release, and when a woken
+    # waiter is cancelled before it runs).
+    fut, woken = _first_pending(self._waiters)
+    _LOCK_WAKE_UP_FIRST(self)
+    if fut is not None:
+        _wake(fut, woken)
+
+
+def _semaphore_init(self, *args, **kwargs):
+    _SEM_INIT(self, *args, **kwargs)
+    self._pw_total = self._value
+    if on_create is not None:
+        on_create(self)
+
+
+def _note_permit(self):
+    task = _current_task()
+    if task is not None:
+        holders = self.__dict__.get("_pw_holders")
+        if holders is None:
+            holders = self._pw_holders = {}
+        holders[task] = holders.get(task, 0) + 1
+
+
+async def _semaphore_acquire(self):
+    if not self.locked():
+        self._value -= 1
+    else:
+        await _SEM_ACQUIRE(self)
+    _note_permit(self)
+    return True
+
+
+def _semaphore_release(self):
+    _SEM_RELEASE(self)
+    holders = self.__dict__.get("_pw_holders")
+    if holders:
+        task = _current_task()
+        if task not in holders:  # released by another task than the acquirer
+            task = next(iter(holders))
+        if holders[task] <= 1:
+            del holders[task]
+        else:
+            holders[task] -= 1
+
+
+def _semaphore_wake_up_next(self):
+    fut, woken = _first_pending(self._waiters)
+    result = _SEM_WAKE_UP_NEXT(self)
+    if fut is not None:
+        _wake(fut, woken)
+    return result
+
+
+def _event_init(self, *args, **kwargs):
+    _EVENT_INIT(self, *args, **kwargs)
+    if on_create is not None:
+        on_create(self)
+
+
+def _event_set(self):
+    pending = _pending(self._waiters) if not self._value else ()
+    _EVENT_SET(self)
+    for fut, task in pending:
+        _wake(fut, task)
+
+
+def _condition_init(self, *args, **kwargs):
+    _COND_INIT(self, *args, **kwargs)
+    if on_create is not None:
+        on_create(self)
+
+
+def _condition_notify(self, n=1):
+    pending = _pending(self._waiters)[:n]
+    _COND_NOTIFY(self, n)
+    for fut, task in pending:
+        _wake(fut, task)
+
+
+def _queue_init(self, *args, **kwargs):
+    _QUEUE_INIT(self, *args, **kwargs)
+    if on_create is not None:
+        on_create(self)
+
+
+def _remember(self, attr):
+    """Note the running task as a recent putter or getter of the queue: a
+    small dict, newest last, at most RECENT tasks."""
+    task = _current_task()
+    if task is None:
+        return
+    recent = self.__dict__.get(attr)
+    if recent is None:
+        recent = {}
+        setattr(self, attr, recent)
+    elif task in recent:
+        del recent[task]
+    elif len(recent) >= RECENT:
+        del recent[next(iter(recent))]
+    recent[task] = _time_ns()
+
+
+def _queue_put_nowait(self, item):
+    _QUEUE_PUT_NOWAIT(self, item)
+    _remember(self, "_pw_putters")
+
+
+def _queue_get_nowait(self):
+    item = _QUEUE_GET_NOWAIT(self)
+    _remember(self, "_pw_getters")
+    return item
+
+
+def _queue_wakeup_next(self, waiters):
+    fut, woken = _first_pending(waiters)
+    _QUEUE_WAKEUP_NEXT(self, waiters)
+    if fut is not None:
+        _wake(fut, woken)
+
+
+def _create_task(self, coro, **kwargs):
+    task = _CREATE_TASK(self, coro, **kwargs)
+    if on_task is not None:
+        on_task(self, task)
+    return task
+
+
+_PATCHES = [
+    (locks.Lock, "__init__", _lock_init),
+    (locks.Lock, "acquire", _lock_acquire),
+    (locks.Lock, "release", _lock_release),
+    (locks.Lock, "_wake_up_first", _lock_wake_up_first),
+    (locks.Semaphore, "__init__", _semaphore_init),
+    (locks.Semaphore, "acquire", _semaphore_acquire),
+    (locks.Semaphore, "release", _semaphore_release),
+    (locks.Semaphore, "_wake_up_next", _semaphore_wake_up_next),
+    (locks.Event, "__init__", _event_init),
+    (locks.Event, "set", _event_set),
+    (locks.Condition, "__init__", _condition_init),
+    (locks.Condition, "notify", _condition_notify),
+    (queues.Queue, "__init__", _queue_init),
+    (queues.Queue, "put_nowait", _queue_put_nowait),
+    (queues.Queue, "get_nowait", _queue_get_nowait),
+    (queues.Queue, "_wakeup_next", _queue_wakeup_next),
+    (base_events.BaseEventLoop, "create_task", _create_task),
+]
+
+# In pending traces the patched methods read as asyncio's own.
+for _cls, _name, _fn in _PATCHES:
+    _fn.__qualname__ = f"{_cls.__name__}.{_name}"
+    _fn.__name__ = _name
+    _fn.__code__ = _fn.__code__.replace(co_name=_name, co_qualname=f"{_cls.__name__}.{_name}")
+
+
+def patched():
+    return _patched
+
+
+def patch():
+    """Instrument asyncio's classes in place (idempotent)."""
+    global _patched
+    for cls, name, fn in _PATCHES:
+        setattr(cls, name, fn)
+    _patched = True
+
+
+def unpatch():
+    """Put asyncio's own methods back."""
+    global _patched
+    for cls, name, _fn in _PATCHES:
+        setattr(cls, name, _ORIGINAL[cls, name])
+    _patched = False
+
+
+_ORIGINAL = {(cls, name): cls.__dict__[name] for cls, name, _fn in _PATCHES}
