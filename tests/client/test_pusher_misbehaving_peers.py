@@ -172,3 +172,16 @@ def test_a_failing_callable_is_counted_and_logged_once_and_the_thread_goes_on(
         "peepsweb: snapshot not built: ZeroDivisionError('division by zero')"
     ]
     assert (pusher.failed, pusher.sent) == (2, 1)
+
+
+def test_bodies_given_up_on_an_absent_server_are_logged_once(caplog):
+    url = f"http://127.0.0.1:{free_port()}"
+    pusher = Pusher(url, max_attempts=2, backoff=0.01)
+    with caplog.at_level(logging.WARNING, logger="peepsweb.client"):
+        for n in range(3):
+            pusher.push(doc(n))
+        assert pusher.flush(timeout=30)
+    pusher.close()
+    assert pusher.failed == 3
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"peepsweb: snapshot dropped: cannot reach {url}")

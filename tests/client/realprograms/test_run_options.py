@@ -149,3 +149,34 @@ def test_the_program_exits_at_once_although_the_server_hangs(client_venvs, tmp_p
     print(f"exit {exited - loop_closed:.3f} s after the loop closed")
     assert done.returncode == 0 and done.stderr == ""
     assert exited - loop_closed < 1.0  # not the 10 s socket timeout
+
+
+def test_a_python_without_the_package_and_the_programs_children_are_instrumented(
+    client_venvs, tmp_path
+):
+    # A venv that has never seen peepsweb-client runs the program; the
+    # program starts a child Python, which inherits PYTHONPATH.
+    bare = tmp_path / "bare"
+    subprocess.run([client_venvs("3.13").python, "-m", "venv", "--without-pip", bare], check=True)
+    source = (
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, 'child.py'], check=True)\n"
+        + textwrap.dedent(REPORTS_ITS_LOOPS)
+    )
+    (tmp_path / "child.py").write_text(
+        textwrap.dedent(REPORTS_ITS_LOOPS).replace("exit(3)", "exit(0)")
+    )
+    done = run(
+        client_venvs("3.12"),
+        tmp_path,
+        source,
+        "peepsweb-run",
+        str(bare / "bin" / "python"),
+        "app.py",
+    )
+    assert done.stdout.splitlines() == [
+        "instrumented child",
+        "instrumented child",
+        "instrumented app",
+        "instrumented app",
+    ], done.stderr
