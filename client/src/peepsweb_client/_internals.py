@@ -60,6 +60,11 @@ def loop_tasks(loop):
     return [t for t in every_task() if t.get_loop() is loop]
 
 
+def suspended(tasks):
+    """[(task, the future it waits on)] of the tasks that are suspended."""
+    return [(t, w) for t in tasks if (w := t._fut_waiter) is not None]
+
+
 def waiter_task(fut):
     """The task whose wake-up callback sits on `fut` (a Task adds its bound
     wake-up method as a done callback of what it awaits)."""
@@ -129,7 +134,9 @@ def as_completed_todo(frame):
     try:
         if PY >= (3, 13):
             return list(frame.f_locals["self"]._todo)
-        return list(frame.f_locals["todo"])
+        # 3.12: the step sees only the queue of done futures; the patched
+        # as_completed() left the set still to do on it.
+        return list(frame.f_locals["done"].__dict__["_pw_todo"])
     except (KeyError, AttributeError, TypeError):
         return None
 
@@ -233,10 +240,13 @@ def describe(obj, kind):
     return attrs, {}
 
 
-def recent_tasks(obj, which):
-    """{task: at_ns} of the tasks that recently put ("put") on or got
-    ("get") from a queue, newest last."""
-    return dict(obj.__dict__.get("_pw_putters" if which == "put" else "_pw_getters") or {})
+def recent_tasks(obj, kind):
+    """{"put": {task: at_ns}, "get": {...}}: the tasks that recently put on
+    and got from a queue, newest last (empty for other primitives)."""
+    if kind != "queue":
+        return {"put": {}, "get": {}}
+    d = obj.__dict__
+    return {"put": dict(d.get("_pw_putters") or {}), "get": dict(d.get("_pw_getters") or {})}
 
 
 def condition_lock(obj):
@@ -287,6 +297,7 @@ _COND_INIT, _COND_NOTIFY = locks.Condition.__init__, locks.Condition.notify
 _QUEUE_INIT, _QUEUE_PUT_NOWAIT = queues.Queue.__init__, queues.Queue.put_nowait
 _QUEUE_GET_NOWAIT, _QUEUE_WAKEUP_NEXT = queues.Queue.get_nowait, queues.Queue._wakeup_next
 _CREATE_TASK = base_events.BaseEventLoop.create_task
+_AS_COMPLETED = _tasks.as_completed
 
 
 def _wake(fut, woken):
@@ -440,6 +451,19 @@ def _queue_wakeup_next(self, waiters):
         _wake(fut, woken)
 
 
+def _as_completed(fs, *, timeout=None):
+    # 3.12's as_completed is a generator whose steps await a private queue of
+    # done futures; the set of futures still to do is a local of the
+    # generator, read once it started and left on that queue for the steps.
+    steps = _AS_COMPLETED(fs, timeout=timeout)
+    for n, step in enumerate(steps):
+        if n == 0:
+            local = steps.gi_frame.f_locals
+            if "done" in local and "todo" in local:
+                local["done"]._pw_todo = local["todo"]
+        yield step
+
+
 def _create_task(self, coro, **kwargs):
     task = _CREATE_TASK(self, coro, **kwargs)
     if on_task is not None:
@@ -466,6 +490,8 @@ _PATCHES = [
     (queues.Queue, "_wakeup_next", _queue_wakeup_next),
     (base_events.BaseEventLoop, "create_task", _create_task),
 ]
+if PY < (3, 13):  # both names the program may call it by
+    _PATCHES += [(_tasks, "as_completed", _as_completed), (asyncio, "as_completed", _as_completed)]
 
 # In pending traces the patched methods read as asyncio's own.
 for _cls, _name, _fn in _PATCHES:

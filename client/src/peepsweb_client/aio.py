@@ -242,7 +242,7 @@ def _make_on_task():
     return on_task
 
 
-_site_counts = {}  # (id(code), lasti, class) -> primitives of that class made there so far
+_site_counts = {}  # (id(code), line, class) -> primitives of that class made there so far
 
 
 def _on_primitive(obj):
@@ -254,7 +254,7 @@ def _on_primitive(obj):
     obj._pw_site = site
     _PRIMITIVES.add(obj)
     if site is not None:
-        key = (id(site[0]), site[1], type(obj))
+        key = (id(site[0]), _line_of(*site), type(obj))
         if len(_site_counts) > 10_000:
             _site_counts.clear()
         n = _site_counts[key] = _site_counts.get(key, 0) + 1
@@ -539,7 +539,9 @@ class Instrumenter:
         if not self._installed:
             return
         try:
-            self.pusher.push(self.snapshot())
+            capture = self.capture()
+            # Formatting and encoding happen on the pusher's thread.
+            self.pusher.push(lambda: self.build(capture))
         except Exception:
             self._note_error("periodic snapshot")
         self._schedule(self.push_interval, self._push_tick)
@@ -556,32 +558,33 @@ class Instrumenter:
 
     def scan(self, now_ns=None, tasks=None):
         """Track how long each task has been suspended on the same future and
-        record a trace when that exceeds the threshold."""
+        record a trace when that passes the threshold; returns [(task, the
+        future it waits on)] of the suspended tasks. It visits every task
+        every scan tick, so the common case (still waiting, not long yet)
+        costs a lookup and a store."""
         now = now_ns or _time_ns()
-        threshold = self.pending_threshold_ns
+        cutoff = now - self.pending_threshold_ns
         episodes = self.episodes
         # id(task) -> (task, waiter, since). Rebuilt each scan from the tasks
         # suspended now, so finished tasks drop out by themselves; the old
         # entry's task is compared by identity in case an id was reused.
         old, waits = self.waits, {}
-        fut_waiter = ai.fut_waiter
-        for t in tasks if tasks is not None else self._tasks():
-            if t.done():
-                continue
-            waiter = fut_waiter(t)
-            if waiter is None:
-                continue
+        get = old.get
+        suspended = ai.suspended(tasks if tasks is not None else self._tasks())
+        for t, waiter in suspended:
             key = id(t)
-            seen = old.get(key)
+            seen = get(key)
             if seen is None or seen[1] is not waiter or seen[0] is not t:
                 waits[key] = (t, waiter, now)
                 continue
             waits[key] = seen
             since = seen[2]
+            if since > cutoff:
+                continue
             ep = episodes.get(key)
             if ep is not None and ep.task_ref() is t and ep.since_ns == since:
                 ep.last_seen_ns = now
-            elif now - since >= threshold:
+            else:
                 episodes[key] = Episode(_info(t)[TASK_ID], since, now, raw_stack(t), t)
         self.waits = waits
         # Close episodes whose task moved on, finished or vanished.
@@ -590,30 +593,41 @@ class Instrumenter:
             if seen is None or seen[0] is not ep.task_ref() or seen[2] != ep.since_ns:
                 del episodes[key]
                 self.history.append(ep)
+        return suspended
 
     # -- snapshot ------------------------------------------------------------------------
+
+    def capture(self):
+        """On the loop thread: everything a snapshot needs that the program
+        can change, copied in one go (references and small tuples: no text
+        is formatted here). build() turns it into a body, on any thread."""
+        self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
+        now = _time_ns()
+        tasks = self._tasks()
+        suspended = self.scan(now, tasks)
+        return _Capture(self, now, tasks, suspended, _current_task(self.loop))
+
+    def build(self, capture, snapshot_id=None):
+        """A snapshot body from a capture; any thread (the pusher's, usually)."""
+        return _SnapshotPass(self, capture).build(snapshot_id)
 
     def snapshot(self, snapshot_id=None):
         """Build a snapshot body (a dict). Call it on the loop thread, or use
         snapshot_threadsafe() from another thread."""
-        self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
         # The body is thousands of fresh dicts and lists, none in a cycle:
         # collections while it grows would only walk it again and again.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            now = _time_ns()
-            tasks = self._tasks()
-            self.scan(now, tasks)
-            return _SnapshotPass(self, now, tasks).build(snapshot_id)
+            return self.build(self.capture(), snapshot_id)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
     def snapshot_threadsafe(self, timeout=2.0, snapshot_id=None):
-        """From any thread: ask the loop for a snapshot; if the loop does not
-        answer in time (its thread is blocked), build it from here and add
-        the loop thread with its current stack as a `thread` node."""
+        """From any thread: capture on the loop and build here; if the loop
+        does not answer in time (its thread is blocked), capture from here
+        and add the loop thread with its current stack as a `thread` node."""
         if _on_loop_thread(self.loop):
             return self.snapshot(snapshot_id)
         done = concurrent.futures.Future()
@@ -621,20 +635,21 @@ class Instrumenter:
         def on_loop():
             if done.set_running_or_notify_cancel():
                 try:
-                    done.set_result(self.snapshot(snapshot_id))
+                    done.set_result(self.capture())
                 except BaseException as e:
                     done.set_exception(e)
 
         try:
             self.loop.call_soon_threadsafe(on_loop)
-            return done.result(timeout)
+            return self.build(done.result(timeout), snapshot_id)
         except (concurrent.futures.TimeoutError, RuntimeError):
             done.cancel()
         for attempt in range(5):
             try:
-                now = _time_ns()
                 tasks = self._tasks()
-                return _SnapshotPass(self, now, tasks, loop_blocked=True).build(snapshot_id)
+                suspended = ai.suspended(tasks)
+                capture = _Capture(self, _time_ns(), tasks, suspended, None, loop_blocked=True)
+                return self.build(capture, snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:
                     raise
@@ -648,15 +663,45 @@ def _on_loop_thread(loop):
         return False
 
 
-class _SnapshotPass:
-    """One snapshot's worth of work: nodes for tasks, and edges from what
-    each task awaits, with the primitives and futures found on the way."""
+class _Capture:
+    """The moving parts of one snapshot, read on the loop thread: each
+    suspended task with the future it waits on, the state of every active
+    primitive (holders, waiters, recent putters and getters), wakes, and
+    traces. What stays put while a task is suspended (its coroutine frames,
+    its name, a finished task's result) is read later, by build()."""
 
-    def __init__(self, inst, now, tasks, loop_blocked=False):
-        self.inst = inst
+    def __init__(self, inst, now, tasks, suspended, current, loop_blocked=False):
         self.now = now
         self.tasks = tasks
+        self.current = current
         self.loop_blocked = loop_blocked
+        self.waiting = dict(suspended)  # task -> the future it waits on
+        self.waits = inst.waits  # scan() replaces it, never changes it
+        self.wakes = inst.wake_list(settle=not loop_blocked)
+        loop = inst.loop
+        self.primitives = []  # (primitive, kind, state, holders, [(waiter, op)], recent)
+        for obj in list(_PRIMITIVES):
+            kind = ai.primitive_kind(obj)
+            if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
+                state, holders = ai.describe(obj, kind)
+                waiters = [(f, op) for ws, op in ai.waiter_lists(obj, kind) for f in ws]
+                recent = ai.recent_tasks(obj, kind)
+                self.primitives.append((obj, kind, state, holders, waiters, recent))
+        # (task id, raw frames, since, end) of the long waits, open and closed.
+        self.traces = [
+            (ep.task_id, ep.frames, ep.since_ns, ep.last_seen_ns) for ep in inst.history
+        ] + [(ep.task_id, ep.frames, ep.since_ns, now) for ep in inst.episodes.values()]
+
+
+class _SnapshotPass:
+    """One snapshot body built from a capture: nodes for tasks, and edges
+    from what each task awaits, with the primitives and futures found on
+    the way."""
+
+    def __init__(self, inst, capture):
+        self.inst = inst
+        self.c = capture
+        self.now = capture.now
         self.b = SnapshotBuilder(inst.process, inst.pid, inst.proc_key)
         self.proc_key = inst.proc_key
         self.site_texts = {}  # site -> frame text (sites are shared by many tasks)
@@ -665,45 +710,44 @@ class _SnapshotPass:
         self.waiter_owner = {}  # id(future) -> (node id, operation)
         self.future_nodes = {}  # id(future) -> node id
         self.primitive_nodes = {}  # id(primitive) -> node id
-        self.current = None if loop_blocked else _current_task(inst.loop)
-        self.wakes = inst.wake_list(settle=not loop_blocked)
         # The newest wake of each task (wakes are recorded in time order).
-        self.last_waker = {woken: waker for _at, waker, woken in self.wakes}
+        self.last_waker = {woken: waker for _at, waker, woken in capture.wakes}
 
     def build(self, snapshot_id):
-        live = [t for t in self.tasks if not t.done()]
-        done = [t for t in self.tasks if t.done()]
+        c = self.c
+        live = [t for t in c.tasks if t in c.waiting or not t.done()]
+        done = [t for t in c.tasks if t not in c.waiting and t.done()]
         if len(done) > MAX_DONE_TASKS:
             done.sort(key=lambda t: _info(t)[TASK_ID])
             done = done[-MAX_DONE_TASKS:]
         for t in live + done:
             self.task_node(t)
-        loop = self.inst.loop
-        for obj in list(_PRIMITIVES):
-            kind = ai.primitive_kind(obj)
-            if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
-                self.primitive_node(obj, kind)
-        for t in live:
-            self.awaiting_edges(t)
+        for captured in c.primitives:
+            self.primitive_node(*captured)
+        for t, waiter in c.waiting.items():
+            dst, attrs = self.target_of(waiter, t)
+            if dst is not None:
+                self.b.needs(self.task_node(t), dst, **attrs)
         self.wake_events()
         self.pending_traces()
-        if self.loop_blocked:
+        if c.loop_blocked:
             self.loop_thread_node()
         return self.b.build(snapshot_id=snapshot_id, captured_at_ns=self.now, validate=False)
 
     # -- tasks ---------------------------------------------------------------------------
 
     def task_state(self, t):
+        waiter = self.c.waiting.get(t)
+        if waiter is not None:
+            # A future already done: its task is on the ready queue.
+            return "scheduled" if waiter.done() else "pending"
+        if t is self.c.current:
+            return "running"
         if t.done():
             if t.cancelled():
                 return "cancelled"
             return "failed" if ai.task_exception(t) is not None else "completed"
-        if t is self.current:
-            return "running"
-        waiter = ai.fut_waiter(t)
-        if waiter is None or waiter.done():
-            return "scheduled"  # on the ready queue
-        return "pending"
+        return "scheduled"
 
     def task_node(self, t):
         key = id(t)
@@ -730,8 +774,8 @@ class _SnapshotPass:
         if waker is not _UNSET:
             attrs["last_wake_from_task_id"] = waker
         if state == "pending":
-            seen = self.inst.waits.get(key)
-            if seen is not None and seen[0] is t and seen[1] is ai.fut_waiter(t):
+            seen = self.c.waits.get(key)
+            if seen is not None and seen[0] is t and seen[1] is self.c.waiting[t]:
                 attrs["pending_since_ns"] = seen[2]
                 attrs["pending_ns"] = max(0, self.now - seen[2])
         elif state == "failed":
@@ -745,39 +789,42 @@ class _SnapshotPass:
 
     # -- primitives ------------------------------------------------------------------------
 
-    def primitive_node(self, obj, kind):
-        """A lock, semaphore, event, condition or queue: its state, its
-        waiters (for the tasks' edges to it), and what it needs: the tasks
-        holding it, or for a queue that blocks its putters (getters), the
-        tasks that recently got from (put on) it."""
-        key = id(obj)
-        node_id = self.primitive_nodes.get(key)
-        if node_id is not None:
-            return node_id
-        state, holders = ai.describe(obj, kind)
+    def primitive_node(self, obj, kind, state, holders, waiters, recent):
+        """A lock, semaphore, event, condition or queue as captured: its
+        state, its waiters (for the tasks' edges to it), and what it needs:
+        the tasks holding it, or for a queue that blocks its putters
+        (getters), the tasks that recently got from (put on) it."""
         name = primitive_name(obj)
         attrs = {"name": name, "created_at": _site_text(obj.__dict__.get("_pw_site")), **state}
         if kind == "condition":
-            lock = ai.condition_lock(obj)
-            attrs["lock"] = primitive_name(lock)
-        node_id = self.primitive_nodes[key] = self.b.node(
+            attrs["lock"] = primitive_name(ai.condition_lock(obj))
+        node_id = self.primitive_nodes[id(obj)] = self.b.node(
             kind, str(_primitive_serial(obj)), name, attrs=attrs
         )
-        for waiters, op in ai.waiter_lists(obj, kind):
-            for fut in waiters:
-                self.waiter_owner[id(fut)] = (node_id, op)
+        for fut, op in waiters:
+            self.waiter_owner[id(fut)] = (node_id, op)
         for task, permits in holders.items():
             held = {"held": True} if kind == "lock" else {"held": True, "permits": permits}
             self.b.needs(node_id, self.task_node(task), **held)
         if kind == "queue":
-            self.queue_edges(obj, node_id, state)
+            self.queue_edges(node_id, state, recent)
         return node_id
 
-    def queue_edges(self, queue, node_id, state):
+    def found_primitive(self, obj, kind):
+        """A primitive found as `self` of a frame awaiting a future, not in
+        the capture (made before install()): described now."""
+        node_id = self.primitive_nodes.get(id(obj))
+        if node_id is not None:
+            return node_id
+        state, holders = ai.describe(obj, kind)
+        waiters = [(f, op) for ws, op in ai.waiter_lists(obj, kind) for f in ws]
+        return self.primitive_node(obj, kind, state, holders, waiters, ai.recent_tasks(obj, kind))
+
+    def queue_edges(self, node_id, state, recent):
         """A full queue with blocked putters needs the tasks that recently got
         from it; an empty one with blocked getters, its recent putters."""
         if state["full"] and state["put_waiters"]:
-            for task, at_ns in ai.recent_tasks(queue, "get").items():
+            for task, at_ns in recent["get"].items():
                 if not task.done():
                     self.b.needs(
                         node_id,
@@ -787,7 +834,7 @@ class _SnapshotPass:
                         last_get_at_ns=at_ns,
                     )
         if state["size"] == 0 and state["get_waiters"]:
-            for task, at_ns in ai.recent_tasks(queue, "put").items():
+            for task, at_ns in recent["put"].items():
                 if not task.done():
                     self.b.needs(
                         node_id,
@@ -799,27 +846,29 @@ class _SnapshotPass:
 
     # -- edges ---------------------------------------------------------------------------------
 
-    def awaiting_edges(self, t):
-        waiter = ai.fut_waiter(t)
-        if waiter is None:
-            return
-        dst, attrs = self.target_of(waiter, t)
-        if dst is not None:
-            self.b.needs(self.task_node(t), dst, **attrs)
-
     def target_of(self, fut, task):
-        """(node id, edge attrs) for what `task` is suspended on."""
+        """(node id, edge attrs) for what `task` is suspended on; (None, None)
+        when it moved on since the capture."""
         owner = self.waiter_owner.get(id(fut))
-        if owner is not None:
+        if owner is not None and not (owner[1] == "get" and owner[0].startswith("queue:")):
             return owner[0], {"op": owner[1]}
         if isinstance(fut, asyncio.Task):
             return self.task_node(fut), {"op": "await"}
+        # (A getter may be as_completed() waiting on its own queue: the
+        # futures it has left are what it needs.)
+        # The frames of a task suspended on a future stay as they are until
+        # it resumes: walked here, off the loop thread, and trusted only if
+        # the task still waits on the same future afterwards.
         chain = coro_chain(task.get_coro())
+        if ai.fut_waiter(task) is not fut:
+            return None, None
         frame = chain[-1][1] if chain else None
         for _coro, outer in chain[-2:]:
             todo = ai.as_completed_todo(outer)
             if todo is not None:
                 return self.future_node(fut, outer, "as_completed", todo), {"op": "await"}
+        if owner is not None:
+            return owner[0], {"op": owner[1]}
         if frame is not None:
             group = ai.taskgroup_children(frame)
             if group is not None:
@@ -828,7 +877,7 @@ class _SnapshotPass:
             obj = ai.frame_self(frame)
             kind = ai.primitive_kind(obj) if obj is not None else None
             if kind is not None:
-                self.primitive_node(obj, kind)
+                self.found_primitive(obj, kind)
                 owner = self.waiter_owner.get(id(fut))
                 if owner is not None:
                     return owner[0], {"op": owner[1]}
@@ -887,18 +936,15 @@ class _SnapshotPass:
                 "woken_task_id": woken,
                 "target_worker": worker,
             }
-            for at_ns, waker, woken in self.wakes
+            for at_ns, waker, woken in self.c.wakes
         )
 
     def pending_traces(self):
-        inst = self.inst
-        for ep in list(inst.history) + list(inst.episodes.values()):
-            is_open = inst.episodes.get(id(ep.task_ref())) is ep
-            end = self.now if is_open else ep.last_seen_ns
+        for task_id, frames, since, end in self.c.traces:
             self.b.pending_trace(
-                ep.task_id,
-                _format_raw(ep.frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
-                duration_us=max(0, end - ep.since_ns) // 1000,
+                task_id,
+                _format_raw(frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
+                duration_us=max(0, end - since) // 1000,
                 at_ns=end,
             )
 

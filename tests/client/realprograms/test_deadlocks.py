@@ -29,6 +29,11 @@ DEADLOCKS = {
     "taskgroup_owner": (["child", "owner"], ["future TaskGroup"]),
     "shield_cycle": (["guard", "worker"], ["future shield"]),
     "gather_cycle": (["coordinator", "fetch_a"], ["future gather"]),
+    "as_completed_cycle": (["collector", "report"], ["future as_completed"]),
+    "eager_inversion": (
+        ["eager_a_to_b", "eager_b_to_a"],
+        ["lock Lock@eager_inversion.py:15", "lock Lock@eager_inversion.py:15#2"],
+    ),
 }
 
 

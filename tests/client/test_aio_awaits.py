@@ -1,0 +1,183 @@
+"""Awaits the way asyncio really chains them, with the stock classes only:
+as_completed, wait_for, timeout, eager tasks, tasks made with asyncio.Task
+directly, TaskGroup, shield; parents and spawn sites right or absent."""
+
+import asyncio
+import gc
+
+from peepsweb_client import aio
+
+from .aio_helpers import Snap, run, settle, tid
+
+
+def test_as_completed_waits_on_the_futures_it_has_left():
+    async def main(inst):
+        slow = asyncio.create_task(asyncio.sleep(10), name="slow")
+        quick = asyncio.create_task(asyncio.sleep(0), name="quick")
+
+        async def collect():
+            for step in asyncio.as_completed([slow, quick]):
+                await step
+
+        collector = asyncio.create_task(collect(), name="collector")
+        await asyncio.sleep(0.05)
+        snap = Snap(aio.snapshot())
+        collector.cancel()
+        slow.cancel()
+        return snap
+
+    snap = run(main)
+    (future_id,) = snap.needs(snap.task("collector"))
+    future = snap.nodes[future_id]
+    assert future["label"] == "as_completed"
+    assert snap.needs(future) == {snap.task("slow")["id"]: {}}
+
+
+def test_wait_for_and_timeout_wait_on_the_awaited_task_itself():
+    async def main(inst):
+        target = asyncio.create_task(asyncio.sleep(10), name="target")
+
+        async def bounded():
+            await asyncio.wait_for(target, timeout=30)
+
+        async def scoped():
+            async with asyncio.timeout(30):
+                await target
+
+        tasks = [
+            asyncio.create_task(bounded(), name="bounded"),
+            asyncio.create_task(scoped(), name="scoped"),
+        ]
+        await settle()
+        snap = Snap(aio.snapshot())
+        for t in [*tasks, target]:
+            t.cancel()
+        return snap
+
+    snap = run(main)
+    target = snap.task("target")["id"]
+    assert snap.needs(snap.task("bounded")) == {target: {"op": "await"}}
+    assert snap.needs(snap.task("scoped")) == {target: {"op": "await"}}
+
+
+def test_eager_tasks_keep_their_parent_and_their_childrens_parent():
+    async def main(inst):
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        try:
+
+            async def child():
+                await asyncio.sleep(10)
+
+            async def eager_parent():
+                # Runs inside create_task (eagerly) and spawns before it returns.
+                kid = asyncio.create_task(child(), name="kid")
+                await kid
+
+            parent = asyncio.create_task(eager_parent(), name="eager_parent")
+            await settle()
+            snap = Snap(aio.snapshot())
+            parent.cancel()
+            await asyncio.gather(parent, return_exceptions=True)
+            return snap
+        finally:
+            loop.set_task_factory(None)
+
+    snap = run(main)
+    parent, kid = snap.task("eager_parent"), snap.task("kid")
+    assert kid["attrs"]["parent_task_id"] == tid(parent)
+    assert "parent_task_id" in parent["attrs"]  # main spawned it
+    assert "asyncio.create_task(eager_parent()" in parent["attrs"]["spawn_backtrace"]
+
+
+def test_a_task_made_with_asyncio_task_directly_has_no_parent_never_a_stale_one():
+    async def main(inst):
+        async def nap():
+            await asyncio.sleep(10)
+
+        # Many tasks come and go, so ids of dead tasks are there to be reused.
+        for _ in range(200):
+            t = asyncio.create_task(asyncio.sleep(0))
+            await t
+        del t
+        gc.collect()
+        loop = asyncio.get_running_loop()
+        direct = [asyncio.Task(nap(), loop=loop, name=f"direct{i}") for i in range(50)]
+        await settle()
+        snap = Snap(aio.snapshot())
+        for t in direct:
+            t.cancel()
+        return snap
+
+    snap = run(main)
+    for i in range(50):
+        attrs = snap.task(f"direct{i}")["attrs"]
+        assert "parent_task_id" not in attrs and "spawn_backtrace" not in attrs
+
+
+def test_unnamed_tasks_keep_asyncios_names():
+    # A task factory made Python 3.13.0 rename every unnamed task "None";
+    # the instrumentation sets none, so names stay asyncio's own.
+    async def main(inst):
+        t = asyncio.create_task(asyncio.sleep(10))
+        name = t.get_name()
+        t.cancel()
+        return name
+
+    assert run(main).startswith("Task-")
+
+
+def test_a_trace_follows_the_await_into_the_awaited_task():
+    async def main(inst):
+        lock = asyncio.Lock()
+        await lock.acquire()
+
+        async def worker():
+            async with lock:
+                pass
+
+        async def boss(w):
+            await w
+
+        w = asyncio.create_task(worker(), name="worker")
+        b = asyncio.create_task(boss(w), name="boss")
+        await asyncio.sleep(0.4)
+        snap = Snap(aio.snapshot())
+        b.cancel()
+        w.cancel()
+        return snap
+
+    snap = run(main, pending_threshold=0.2)
+    (trace,) = snap.traces_of(snap.task("boss"))
+    functions = [f.split("\n")[0] for f in trace["frames"]]
+    # innermost first: where the worker it awaits is stuck, then its own await
+    assert functions[0].endswith("worker [task worker]")
+    assert functions[-1].endswith("boss")
+
+
+def test_the_periodic_push_builds_its_body_off_the_loop():
+    class Collect:
+        def __init__(self):
+            self.items = []
+
+        def push(self, doc):
+            self.items.append(doc)
+
+        def close(self, timeout=None):
+            pass
+
+    pusher = Collect()
+
+    async def main(inst):
+        lock = asyncio.Lock()
+        await lock.acquire()
+        waiter = asyncio.create_task(lock.acquire(), name="waiter")
+        await asyncio.sleep(0.25)
+        waiter.cancel()
+
+    run(main, pusher=pusher, push_interval=0.1)
+    assert pusher.items and all(callable(item) for item in pusher.items)
+    # Built later (on the pusher's thread, here after the loop ended), a
+    # capture still shows the task as it was when captured.
+    snap = Snap(pusher.items[-1]())
+    assert snap.needs(snap.task("waiter"))
