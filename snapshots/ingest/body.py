@@ -35,15 +35,21 @@ def read_body(request, limit=None):
         )
     length = request.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
-        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+        raise too_large(limit)
     if encoding in ("gzip", "x-gzip"):
         # The compressed body is held to the limit too (empty gzip members
         # inflate to nothing, so inflation alone would not stop a huge one).
         return inflate_gzip(_chunks(request, limit), limit)
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+        raise too_large(limit)
     return body
+
+
+def too_large(limit):
+    """The 413 for a body over the limit; peepsweb/server.py answers it too,
+    for a body it refuses before the application sees it."""
+    return IngestError(413, f"the body is over the limit of {limit} bytes", "")
 
 
 def is_json(content_type):
@@ -58,7 +64,7 @@ def _chunks(stream, limit=None):
     while chunk := stream.read(CHUNK):
         total += len(chunk)
         if limit is not None and total > limit:
-            raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+            raise too_large(limit)
         yield chunk
 
 
@@ -264,7 +270,7 @@ def read_stream(stream, limit=None):
         return inflate_gzip(_prepend(head, _chunks(stream, limit)), limit)
     body = head + stream.read(limit + 1 - len(head))
     if len(body) > limit:
-        raise IngestError(413, f"the body is over the limit of {limit} bytes", "")
+        raise too_large(limit)
     return body
 
 

@@ -64,7 +64,7 @@ def _stop(process):
 
 
 class DaphneServer:
-    """A running `daphne peepsweb.asgi:application` subprocess."""
+    """A running `python -m peepsweb.server peepsweb.asgi:application` (daphne) subprocess."""
 
     def __init__(self, process, port, log_path):
         self.process = process
@@ -97,7 +97,9 @@ def start_daphne(env, log_path, timeout=60.0):
     port = listener.getsockname()[1]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(listener.fileno())]
+            # peepsweb.server is daphne with request bodies held to the limit
+            # as they arrive: what scripts/serve runs.
+            [sys.executable, "-m", "peepsweb.server", "--fd", str(listener.fileno())]
             + ["peepsweb.asgi:application"],
             cwd=REPO_ROOT,
             env=env,
