@@ -29,6 +29,7 @@ _Task = asyncio.Task
 _GatheringFuture = getattr(_tasks, "_GatheringFuture", ())
 _WAIT_CODE = getattr(getattr(_tasks, "_wait", None), "__code__", None)
 RECENT = 4  # distinct recent putters / getters remembered per queue
+MAX_CHAIN = 64  # coroutine frames walked per task
 
 
 # -- tasks -----------------------------------------------------------------------------
@@ -75,10 +76,37 @@ def waiter_task(fut):
     return None
 
 
-def awaited_by(fut):
-    """3.14+: the tasks awaiting `fut`, from the public call graph."""
-    graph = asyncio.capture_call_graph(fut, depth=1)
-    return [g.future for g in graph.awaited_by] if graph is not None else []
+def coro_chain(coro):
+    """[(awaitable, frame)] from the outermost coroutine to the innermost one
+    that is suspended (following cr_await / gi_yieldfrom / ag_await)."""
+    out = []
+    while coro is not None and len(out) < MAX_CHAIN:
+        frame = getattr(coro, "cr_frame", None)
+        nxt = None
+        if frame is not None:
+            nxt = coro.cr_await
+        else:
+            frame = getattr(coro, "gi_frame", None)
+            if frame is not None:
+                nxt = coro.gi_yieldfrom
+            else:
+                frame = getattr(coro, "ag_frame", None)
+                if frame is None:
+                    break
+                nxt = coro.ag_await
+        out.append((coro, frame))
+        coro = nxt
+    return out
+
+
+def await_frames(task):
+    """The frames of a task's await chain, innermost first: on 3.14+ from
+    the public call graph (asyncio.capture_call_graph), before it from the
+    coroutines' cr_await links."""
+    if PY >= (3, 14):
+        graph = asyncio.capture_call_graph(task, limit=MAX_CHAIN)
+        return [entry.frame for entry in graph.call_stack] if graph is not None else []
+    return [frame for _coro, frame in reversed(coro_chain(task.get_coro()))]
 
 
 # -- what a future stands for -------------------------------------------------------------

@@ -67,7 +67,6 @@ _PRIMITIVES = weakref.WeakSet()  # every primitive made since install()
 _task_ids = itertools.count(1)
 _primitive_ids = itertools.count(1)
 
-MAX_CHAIN = 64  # coroutine frames walked per task
 MAX_AWAITED_TASKS = 4  # tasks a trace follows into (a awaits b awaits c ...)
 MAX_DONE_TASKS = 1000  # finished-but-alive tasks reported per snapshot
 MAX_WAKE_EVENTS = 2000
@@ -340,29 +339,6 @@ PriorityQueue = _named(asyncio.PriorityQueue)
 # -- the await chain ---------------------------------------------------------------------------
 
 
-def coro_chain(coro):
-    """[(awaitable, frame)] from the outermost coroutine to the innermost one
-    that is suspended (following cr_await / gi_yieldfrom / ag_await)."""
-    out = []
-    while coro is not None and len(out) < MAX_CHAIN:
-        frame = getattr(coro, "cr_frame", None)
-        nxt = None
-        if frame is not None:
-            nxt = coro.cr_await
-        else:
-            frame = getattr(coro, "gi_frame", None)
-            if frame is not None:
-                nxt = coro.gi_yieldfrom
-            else:
-                frame = getattr(coro, "ag_frame", None)
-                if frame is None:
-                    break
-                nxt = coro.ag_await
-        out.append((coro, frame))
-        coro = nxt
-    return out
-
-
 def _is_library(code):
     name = code.co_filename
     return name.startswith(_ASYNCIO_DIR) or name.startswith(_CLIENT_DIR)
@@ -378,7 +354,7 @@ def raw_stack(task):
     out, seen, via = [], set(), None
     while task is not None and id(task) not in seen and len(seen) <= MAX_AWAITED_TASKS:
         seen.add(id(task))
-        frames = [(f.f_code, f.f_lineno) for _c, f in reversed(coro_chain(task.get_coro()))]
+        frames = [(f.f_code, f.f_lineno) for f in ai.await_frames(task)]
         own = [(code, line) for code, line in frames if not _is_library(code)]
         out[:0] = [(code, line, via) for code, line in (own or frames)]
         waiter = ai.fut_waiter(task) if not task.done() else None
@@ -859,7 +835,7 @@ class _SnapshotPass:
         # The frames of a task suspended on a future stay as they are until
         # it resumes: walked here, off the loop thread, and trusted only if
         # the task still waits on the same future afterwards.
-        chain = coro_chain(task.get_coro())
+        chain = ai.coro_chain(task.get_coro())
         if ai.fut_waiter(task) is not fut:
             return None, None
         frame = chain[-1][1] if chain else None
@@ -954,7 +930,7 @@ class _SnapshotPass:
         frames = []
         if thread is not None:
             frame = sys._current_frames().get(thread)
-            while frame is not None and len(frames) < MAX_CHAIN:
+            while frame is not None and len(frames) < ai.MAX_CHAIN:
                 code = frame.f_code
                 frames.append(format_frame(code.co_qualname, code.co_filename, frame.f_lineno))
                 frame = frame.f_back
