@@ -10,7 +10,7 @@ import os
 import threading
 import time
 
-from peepsweb_client import Pusher, SnapshotBuilder
+from peepsweb_client import Pusher, SnapshotBuilder, aio
 from peepsweb_client.push import encode
 
 from snapshots.models import ProcessSnapshot
@@ -185,3 +185,19 @@ def test_bodies_given_up_on_an_absent_server_are_logged_once(caplog):
     assert pusher.failed == 3
     (record,) = caplog.records
     assert record.getMessage().startswith(f"peepsweb: snapshot dropped: cannot reach {url}")
+
+
+def test_uninstall_with_an_agent_and_a_pusher_returns_at_once_while_the_server_hangs():
+    # The agent's websocket and the pusher's POST both hang on a server that
+    # accepts and never answers; uninstall() must not wait on either.
+    async def main():
+        with HangingServer() as server:
+            inst = aio.install(url=server.url, push_interval=0.05, agent=True)
+            await asyncio.sleep(0.3)  # pushes and the agent's handshake are in flight
+            started = time.perf_counter()
+            inst.uninstall()
+            return time.perf_counter() - started
+
+    took = asyncio.run(main())
+    print(f"uninstall took {took * 1000:.1f} ms")
+    assert took < 0.5

@@ -37,7 +37,7 @@ from peepsweb_client.ws import (
     websocket_url,
 )
 
-log = logging.getLogger("peepsweb_client.agent")
+log = logging.getLogger("peepsweb.client.agent")
 AGENT_PATH = "/ws/agent/"
 
 

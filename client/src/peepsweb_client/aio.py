@@ -459,10 +459,12 @@ class Instrumenter:
             del _INSTRUMENTERS[id(self.loop)]
         if not _INSTRUMENTERS:
             _unhook()
+        # Neither waits on the network for more than a moment: the program
+        # may be exiting, and a hung server must not hold it.
         if self.agent is not None:
-            self.agent.stop()
+            self.agent.stop(timeout=0.1)
         if self.pusher is not None:
-            self.pusher.close()
+            self.pusher.close(timeout=0.1)
 
     def _schedule(self, delay, fn):
         self._handles = [h for h in self._handles if not h.cancelled()]
