@@ -176,6 +176,11 @@ def wait_children(frame):
     return None
 
 
+def loop_thread_id(loop):
+    """The thread id of the thread running `loop` (None when not running)."""
+    return getattr(loop, "_thread_id", None)
+
+
 def task_exception(task):
     """The exception a finished, not cancelled task raised, or None."""
     return task._exception

@@ -928,7 +928,7 @@ class _SnapshotPass:
 
     def loop_thread_node(self):
         """The loop thread did not answer: show it, with what it is running."""
-        thread = getattr(self.inst.loop, "_thread_id", None)
+        thread = ai.loop_thread_id(self.inst.loop)
         frames = []
         if thread is not None:
             frame = sys._current_frames().get(thread)
