@@ -181,3 +181,41 @@ def test_the_periodic_push_builds_its_body_off_the_loop():
     # capture still shows the task as it was when captured.
     snap = Snap(pusher.items[-1]())
     assert snap.needs(snap.task("waiter"))
+
+
+def test_an_empty_queue_needs_its_recent_producer_and_a_full_one_its_consumer():
+    async def main(inst):
+        ledger = asyncio.Lock()
+        inbox = asyncio.Queue()
+
+        async def feeder():
+            await inbox.put("first")  # noted as the queue's recent producer
+            await asyncio.sleep(0.01)
+            async with ledger:  # ...then needs the lock the worker holds
+                await inbox.put("second")
+
+        async def worker():
+            await inbox.get()
+            async with ledger:
+                await inbox.get()  # waits on the empty queue holding the lock
+
+        tasks = [
+            asyncio.create_task(feeder(), name="feeder"),
+            asyncio.create_task(worker(), name="worker"),
+        ]
+        await asyncio.sleep(0.05)
+        snap = Snap(aio.snapshot())
+        for t in tasks:
+            t.cancel()
+        return snap
+
+    snap = run(main)
+    feeder, worker = snap.task("feeder"), snap.task("worker")
+    (queue_id,) = [i for i in snap.needs(worker) if i.startswith("queue:")]
+    assert snap.needs(worker)[queue_id] == {"op": "get"}
+    (edge,) = snap.needs(snap.nodes[queue_id]).items()
+    assert edge[0] == feeder["id"]
+    assert {k: v for k, v in edge[1].items() if k != "last_put_at_ns"} == {
+        "queue": "empty",
+        "role": "producer",
+    }

@@ -333,15 +333,20 @@ _CREATE_TASK = base_events.BaseEventLoop.create_task
 _AS_COMPLETED = _tasks.as_completed
 
 
+def _noting_creation(init):
+    """asyncio's __init__ of a primitive, then the on_create hook."""
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if on_create is not None:
+            on_create(self)
+
+    return __init__
+
+
 def _wake(fut, woken):
     if woken is not None and fut.done() and on_wake is not None:
         on_wake(fut.get_loop(), woken)
-
-
-def _lock_init(self, *args, **kwargs):
-    _LOCK_INIT(self, *args, **kwargs)
-    if on_create is not None:
-        on_create(self)
 
 
 async def _lock_acquire(self):
@@ -417,12 +422,6 @@ def _semaphore_wake_up_next(self):
     return result
 
 
-def _event_init(self, *args, **kwargs):
-    _EVENT_INIT(self, *args, **kwargs)
-    if on_create is not None:
-        on_create(self)
-
-
 def _event_set(self):
     pending = _pending(self._waiters) if not self._value else ()
     _EVENT_SET(self)
@@ -430,23 +429,11 @@ def _event_set(self):
         _wake(fut, task)
 
 
-def _condition_init(self, *args, **kwargs):
-    _COND_INIT(self, *args, **kwargs)
-    if on_create is not None:
-        on_create(self)
-
-
 def _condition_notify(self, n=1):
     pending = _pending(self._waiters)[:n]
     _COND_NOTIFY(self, n)
     for fut, task in pending:
         _wake(fut, task)
-
-
-def _queue_init(self, *args, **kwargs):
-    _QUEUE_INIT(self, *args, **kwargs)
-    if on_create is not None:
-        on_create(self)
 
 
 def _remember(self, attr):
@@ -505,7 +492,7 @@ def _create_task(self, coro, **kwargs):
 
 
 _PATCHES = [
-    (locks.Lock, "__init__", _lock_init),
+    (locks.Lock, "__init__", _noting_creation(_LOCK_INIT)),
     (locks.Lock, "acquire", _lock_acquire),
     (locks.Lock, "release", _lock_release),
     (locks.Lock, "_wake_up_first", _lock_wake_up_first),
@@ -513,11 +500,11 @@ _PATCHES = [
     (locks.Semaphore, "acquire", _semaphore_acquire),
     (locks.Semaphore, "release", _semaphore_release),
     (locks.Semaphore, "_wake_up_next", _semaphore_wake_up_next),
-    (locks.Event, "__init__", _event_init),
+    (locks.Event, "__init__", _noting_creation(_EVENT_INIT)),
     (locks.Event, "set", _event_set),
-    (locks.Condition, "__init__", _condition_init),
+    (locks.Condition, "__init__", _noting_creation(_COND_INIT)),
     (locks.Condition, "notify", _condition_notify),
-    (queues.Queue, "__init__", _queue_init),
+    (queues.Queue, "__init__", _noting_creation(_QUEUE_INIT)),
     (queues.Queue, "put_nowait", _queue_put_nowait),
     (queues.Queue, "get_nowait", _queue_get_nowait),
     (queues.Queue, "_wakeup_next", _queue_wakeup_next),

@@ -801,26 +801,16 @@ class _SnapshotPass:
     def queue_edges(self, node_id, state, recent):
         """A full queue with blocked putters needs the tasks that recently got
         from it; an empty one with blocked getters, its recent putters."""
-        if state["full"] and state["put_waiters"]:
-            for task, at_ns in recent["get"].items():
+        for blocked, queue, role, op in (
+            (state["full"] and state["put_waiters"], "full", "consumer", "get"),
+            (state["size"] == 0 and state["get_waiters"], "empty", "producer", "put"),
+        ):
+            if not blocked:
+                continue
+            for task, at_ns in recent[op].items():
                 if not task.done():
-                    self.b.needs(
-                        node_id,
-                        self.task_node(task),
-                        queue="full",
-                        role="consumer",
-                        last_get_at_ns=at_ns,
-                    )
-        if state["size"] == 0 and state["get_waiters"]:
-            for task, at_ns in recent["put"].items():
-                if not task.done():
-                    self.b.needs(
-                        node_id,
-                        self.task_node(task),
-                        queue="empty",
-                        role="producer",
-                        last_put_at_ns=at_ns,
-                    )
+                    attrs = {"queue": queue, "role": role, f"last_{op}_at_ns": at_ns}
+                    self.b.needs(node_id, self.task_node(task), **attrs)
 
     # -- edges ---------------------------------------------------------------------------------
 
