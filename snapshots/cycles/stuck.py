@@ -13,11 +13,18 @@ observation of the process.
 A node is *waiting* in a capture when it is a task whose state is in the
 waiting class, or a non-task node that needs something (needs_count > 0: a
 lock held, a sender blocked, a request in flight). It made *no progress*
-between two captures when its state and its attrs fingerprint are equal: every
-scalar attr except the time-like ones (keys ending in _ns, _us, _ms, _s, or
-named elapsed/age), which grow while a node is stuck. So counters like
-acquires/releases, sent_total/recv_total, queue_len, ready_count or
-last_wake_from_task_id changing means it moved.
+between an older and a newer capture when
+
+- its state and its attrs fingerprint are equal: every scalar attr except the
+  durations (keys ending in _ns, _us, _ms, _s, or named elapsed/age), which
+  grow while a node is stuck. Counters like acquires/releases,
+  sent_total/recv_total, queue_len, ready_count, last_wake_from_task_id
+  changing means it moved; so does an instant (a time key whose name ends in
+  _at or _since before its unit, e.g. `pending_since_ns`: when the current
+  wait began): a task that sleeps and wakes every second is pending in every
+  capture, but each time in a new wait;
+- its newest waker (Node.last_waker, from the wake events) is the same; and
+- the newer capture records no wake of it after the older one was taken.
 
     from snapshots.cycles.stuck import stuck_nodes
     stuck_nodes(scope, k=3)  -> [StuckNode], longest streak first
@@ -32,7 +39,7 @@ from django.db.models import Q
 
 from snapshots.cycles.explain import display_name
 from snapshots.cycles.finder import NodeInfo
-from snapshots.models import Node, ProcessSnapshot
+from snapshots.models import Node, ProcessSnapshot, WakeEvent
 from snapshots.scope import HAS_DATA
 
 DEFAULT_K = 3
@@ -40,6 +47,7 @@ LOOKBACK = 20  # captures looked at per process; streaks are reported as ">= 20"
 LIMIT = 100
 IN_BATCH = 500
 TIME_SUFFIXES = ("_ns", "_us", "_ms", "_s")
+INSTANTS = ("_at", "_since")  # before the unit: spawned_at_ns, pending_since_ns
 TIME_KEYS = {"elapsed", "age", "meta"}
 
 
@@ -60,20 +68,35 @@ class StuckNode:
     first_snapshot_id: int
 
 
-def fingerprint(state, attrs):
+def _is_duration(key):
+    """Durations grow while a node is stuck; instants change only when
+    something happens (a new wait began), so they stay in the fingerprint."""
+    if key in TIME_KEYS:
+        return True
+    for suffix in TIME_SUFFIXES:
+        if key.endswith(suffix):
+            return not key[: -len(suffix)].endswith(INSTANTS)
+    return False
+
+
+def fingerprint(state, attrs, last_waker=""):
     if not isinstance(attrs, dict):
-        return (state,)
+        return (state, last_waker)
     items = []
     for key, value in attrs.items():
-        if key in TIME_KEYS or key.endswith(TIME_SUFFIXES):
+        if _is_duration(key):
             continue
         if isinstance(value, str | int | float | bool) or value is None:
             items.append((key, value))
-    return (state, tuple(sorted(items, key=lambda kv: kv[0])))
+    return (state, last_waker, tuple(sorted(items, key=lambda kv: kv[0])))
+
+
+def _row_fingerprint(row):
+    return fingerprint(row[3], row[5], row[6])
 
 
 WAITING = Q(kind="task", state_class="waiting") | (~Q(kind="task") & Q(needs_count__gt=0))
-FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs")
+FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs", "last_waker")
 
 
 def _waiting(process_id, only=None):
@@ -90,6 +113,18 @@ def _waiting(process_id, only=None):
     return out
 
 
+def _woken_after(process_id, node_ids, after_ns):
+    """The nodes among `node_ids` that one capture saw woken after `after_ns`."""
+    if after_ns is None or not node_ids:
+        return set()
+    qs = WakeEvent.objects.filter(process_id=process_id, at_ns__gt=after_ns)
+    woken = set()
+    ids = sorted(node_ids)
+    for i in range(0, len(ids), IN_BATCH):
+        woken.update(qs.filter(woken__in=ids[i : i + IN_BATCH]).values_list("woken", flat=True))
+    return woken
+
+
 def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
     """StuckNodes of one ProcessSnapshot, looking back over its proc_key's history."""
     history = list(
@@ -102,16 +137,19 @@ def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
     if len(history) < k:
         return []
     newest = _waiting(capture.id)
-    alive = {nid: fingerprint(r[3], r[5]) for nid, r in newest.items()}
+    alive = {nid: _row_fingerprint(r) for nid, r in newest.items()}
     streak = dict.fromkeys(alive, 1)
     for depth, older in enumerate(history[1:], start=2):
         if not alive:
             break
         rows = _waiting(older.id, only=set(alive))
+        # Woken between the two captures: it ran, even if it is waiting again
+        # in the same state with the same attrs.
+        woken = _woken_after(history[depth - 2].id, set(alive), older.captured_at_ns)
         alive = {
             nid: fp
             for nid, fp in alive.items()
-            if nid in rows and fingerprint(rows[nid][3], rows[nid][5]) == fp
+            if nid in rows and nid not in woken and _row_fingerprint(rows[nid]) == fp
         }
         for nid in alive:
             streak[nid] = depth
@@ -119,7 +157,7 @@ def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
     for nid, n in streak.items():
         if n < k:
             continue
-        _, kind, label, state, cls, attrs = newest[nid]
+        _, kind, label, state, cls, attrs, _ = newest[nid]
         first = history[n - 1]
         info = NodeInfo(node_id=nid, kind=kind, label=label, attrs=attrs or {})
         since = first.captured_at_ns
