@@ -17,20 +17,40 @@ what the peer sends is read and discarded for a moment, so the peer sees a
 close rather than a reset). Memory per connection is bounded by the frame
 limit: a payload buffer is never larger than the length it announced.
 
+Ingest tokens. Once a token exists (`manage.py createtoken`), every frame
+needs one, as every POST does. peeps cannot send an Authorization header,
+so a connection authenticates with a frame of its own, sent first:
+`{"token": "<token>"}`. A connection without a valid token is closed before
+anything is stored. For peeps itself, which cannot send that frame, the
+operator may choose `allow_unauthenticated` (`--allow-unauthenticated`),
+which only listens on a loopback address: then only programs on this
+machine can push.
+
+Starvation. A slot (`max_connections`) is only held by a connection that
+gets going: the first frame must start within `first_frame_timeout`
+(seconds; peeps writes as soon as it connects), the long idle timeout only
+applies between frames, and one peer address holds at most `max_per_peer`
+connections. Over either limit a connection is refused in the accepting
+thread, before a thread is started and without a database write, so a
+flood of idle sockets costs the listener next to nothing.
+
 `python manage.py listentcp` runs TcpIngestServer (one thread per
 connection, like peeps' own dashboard).
 """
 
+import ipaddress
 import logging
 import socket
 import socketserver
 import threading
 import time
+from collections import Counter
 
 import orjson
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from snapshots.auth import AuthError, check_authorization
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.ingest.events import record_event
 from snapshots.models import IngestEvent
@@ -42,10 +62,14 @@ HEADER_BYTES = 4
 CHUNK = 256 * 1024
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9119
+FIRST_FRAME_TIMEOUT_S = 10.0  # from connecting to the first frame's header
 IDLE_TIMEOUT_S = 600  # between frames; peeps pushes every few seconds
 FRAME_TIMEOUT_S = 60  # inside a frame
+MAX_CONNECTIONS = 256
+MAX_PER_PEER = 32
 DRAIN_S = 1.0
 DRAIN_BYTES = 4 * 1024 * 1024
+TOKEN_NEEDED = 'an ingest token is required: send {"token": "<token>"} as the first frame'
 
 
 class FrameError(Exception):
@@ -76,10 +100,12 @@ def recv_exact(sock, n, *, eof_ok=False):
     return bytes(buf)
 
 
-def read_frame(sock, max_bytes):
+def read_frame(sock, max_bytes, wait=IDLE_TIMEOUT_S):
     """The next frame's payload, None at a clean end of stream (EOF between
-    frames). FrameError for anything that leaves the stream out of step."""
-    sock.settimeout(IDLE_TIMEOUT_S or None)
+    frames). FrameError for anything that leaves the stream out of step;
+    TimeoutError when no header byte came for `wait` seconds (a header is 4
+    bytes, so a peer dribbling it holds on for 4 x `wait` at most)."""
+    sock.settimeout(wait or None)
     try:
         header = recv_exact(sock, HEADER_BYTES, eof_ok=True)
     except FrameError:
@@ -110,6 +136,13 @@ def decode_frame(payload):
     return doc
 
 
+def token_frame(doc):
+    """The token of a `{"token": "..."}` frame; None for any other document."""
+    if isinstance(doc, dict) and doc.keys() == {"token"} and isinstance(doc["token"], str):
+        return doc["token"]
+    return None
+
+
 class ConnectionStats:
     def __init__(self, peer):
         self.peer = peer
@@ -119,17 +152,28 @@ class ConnectionStats:
         self.closed_for = ""  # why the server closed the connection, if it did
 
 
-def serve_connection(sock, peer="", *, max_bytes=None, on_frame=None, around_frame=None):
+def serve_connection(
+    sock,
+    peer="",
+    *,
+    max_bytes=None,
+    on_frame=None,
+    around_frame=None,
+    first_frame_timeout=FIRST_FRAME_TIMEOUT_S,
+    allow_unauthenticated=False,
+):
     """Read and ingest frames from one connection until it ends; returns its
     ConnectionStats. Closes the socket. `around_frame()` is called before and
     after each ingest (the server passes close_old_connections: a frame is
     to this long-lived thread what a request is to a web worker)."""
     max_bytes = settings.PEEPSWEB_MAX_BODY_BYTES if max_bytes is None else max_bytes
     stats = ConnectionStats(peer)
+    authorization = None  # "Bearer <token>" once a token frame came
     try:
         while True:
+            wait = IDLE_TIMEOUT_S if stats.frames else first_frame_timeout
             try:
-                payload = read_frame(sock, max_bytes)
+                payload = read_frame(sock, max_bytes, wait)
                 if payload is None:
                     break
                 stats.frames += 1
@@ -142,6 +186,12 @@ def serve_connection(sock, peer="", *, max_bytes=None, on_frame=None, around_fra
                 close_cleanly(sock)
                 break
             except TimeoutError:
+                if not stats.frames:
+                    # Never said anything: a stray or hostile socket, not an
+                    # ingest event (no database write per idle socket), and
+                    # nothing to drain: its slot is freed at once.
+                    stats.closed_for = f"no frame within {first_frame_timeout:g} s of connecting"
+                    break
                 stats.closed_for = "timed out"
                 record_event(
                     IngestEvent.DECODE_ERROR,
@@ -152,10 +202,25 @@ def serve_connection(sock, peer="", *, max_bytes=None, on_frame=None, around_fra
                 close_cleanly(sock)
                 break
             del payload  # the next frame may be as large: hold one at a time
+            token = token_frame(doc)
+            if token is not None:
+                authorization = f"Bearer {token}"
             if around_frame:
                 around_frame()
             try:
+                # Checked on every frame, as on every POST: a token revoked
+                # (or the first one created) while connected applies at once.
+                if token is not None or not allow_unauthenticated:
+                    check_authorization(authorization)
+                if token is not None:
+                    continue
                 proc = ingest_document(doc, source=SOURCE)
+            except AuthError as err:
+                # Like a refused POST, not an ingest event: the peer is told
+                # by the close, the operator by the listener's output.
+                stats.closed_for = TOKEN_NEEDED if err.status == 401 else err.message
+                close_cleanly(sock)
+                break
             except IngestError as err:
                 # Recorded by ingest itself; the framing is intact, go on.
                 stats.rejected += 1
@@ -205,65 +270,103 @@ def close_cleanly(sock):
         pass
 
 
+def peer_name(client_address):
+    host, port = client_address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self):
         server = self.server
-        host, port = self.client_address[:2]
-        peer = f"{host}:{port}"
         sock = self.request
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if not server.slots.acquire(blocking=False):
-            record_event(
-                IngestEvent.REJECTED,
-                status=503,
-                detail=f"too many TCP connections ({server.max_connections}); closed {peer}",
-                source=SOURCE,
-            )
-            close_cleanly(sock)
-            sock.close()
-            return
         try:
             stats = serve_connection(
                 sock,
-                peer,
+                peer_name(self.client_address),
                 max_bytes=server.max_bytes,
                 on_frame=server.on_frame,
                 around_frame=close_old_connections,
+                first_frame_timeout=server.first_frame_timeout,
+                allow_unauthenticated=server.allow_unauthenticated,
             )
             if server.on_close:
                 server.on_close(stats)
         finally:
-            server.slots.release()
             connections.close_all()  # this thread's database connection
 
 
 class TcpIngestServer(socketserver.ThreadingTCPServer):
-    """Accepts peeps push connections; one thread per connection."""
+    """Accepts peeps push connections; one thread per admitted connection."""
 
     daemon_threads = True
     allow_reuse_address = True
+    # A burst of connects must wait in the kernel's queue, not be dropped
+    # there (socketserver's default is 5): admission is decided by us.
+    request_queue_size = 128
 
     def __init__(
         self,
         address=(DEFAULT_HOST, DEFAULT_PORT),
         *,
         max_bytes=None,
-        max_connections=256,
+        max_connections=MAX_CONNECTIONS,
+        max_per_peer=MAX_PER_PEER,
+        first_frame_timeout=FIRST_FRAME_TIMEOUT_S,
+        allow_unauthenticated=False,
         on_frame=None,
         on_close=None,
+        on_refuse=None,
     ):
         self.max_bytes = settings.PEEPSWEB_MAX_BODY_BYTES if max_bytes is None else max_bytes
         self.max_connections = max_connections
-        self.slots = threading.BoundedSemaphore(max_connections)
+        self.max_per_peer = max_per_peer
+        self.first_frame_timeout = first_frame_timeout
+        self.allow_unauthenticated = allow_unauthenticated
         self.on_frame = on_frame
         self.on_close = on_close
+        self.on_refuse = on_refuse
+        self.held = Counter()  # open connections by peer host
+        self.held_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        # Checked on the address actually bound: "localhost" or "::1" pass,
+        # "0.0.0.0" or a LAN address do not.
+        if allow_unauthenticated and not ipaddress.ip_address(self.server_address[0]).is_loopback:
+            self.server_close()
+            raise ValueError(
+                f"--allow-unauthenticated binds to loopback only, not {self.server_address[0]}"
+            )
 
     @property
     def port(self):
         return self.server_address[1]
+
+    def verify_request(self, request, client_address):
+        """Admission, in the accepting thread: a refused connection costs no
+        thread and no database write (socketserver closes it)."""
+        host = client_address[0]
+        with self.held_lock:
+            if self.held.total() >= self.max_connections:
+                reason = f"too many connections ({self.max_connections}, --max-connections)"
+            elif self.held[host] >= self.max_per_peer:
+                reason = f"too many connections from {host} ({self.max_per_peer}, --max-per-peer)"
+            else:
+                self.held[host] += 1
+                return True
+        if self.on_refuse:
+            self.on_refuse(peer_name(client_address), reason)
+        return False
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.held_lock:
+                self.held[client_address[0]] -= 1
+                if not self.held[client_address[0]]:
+                    del self.held[client_address[0]]
 
 
 def parse_address(text, default_port=DEFAULT_PORT):

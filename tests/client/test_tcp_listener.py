@@ -4,17 +4,21 @@ garbage frames recorded as ingest events, the connection closed cleanly."""
 
 import io
 import json
+import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from snapshots import tcp
 from snapshots.management.commands import listentcp
-from snapshots.models import IngestEvent, ProcessSnapshot
+from snapshots.models import IngestEvent, IngestToken, ProcessSnapshot
 from tests.support.examples import read_example
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def frame(doc):
@@ -111,63 +115,161 @@ def test_unreadable_frames_are_recorded_and_close_the_connection(data, detail):
     assert client.recv(10) == b""
 
 
-@pytest.fixture
-def running_server(transactional_db):
-    server = tcp.TcpIngestServer(("127.0.0.1", 0), max_bytes=100_000)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_the_server_handles_several_connections_at_once(running_server):
-    port = running_server.port
-    dump = read_example("peeps_processdump")
-    a = socket.create_connection(("127.0.0.1", port))
-    b = socket.create_connection(("127.0.0.1", port))
-    a.sendall(frame(dump))
-    b.sendall(frame(read_example("rpc_frontend")))
-    b.sendall(b"\x00\x00\x00\x05{")  # b is truncated below
-    b.close()
-    a.sendall(frame(dump))
-    a.close()
-    wait_until(lambda: ProcessSnapshot.objects.count() == 3 and len(events()) == 1)
-    assert sorted(ProcessSnapshot.objects.values_list("proc_key", flat=True)) == [
-        "frontend-100",
-        "vx-vfsd-51859",
-        "vx-vfsd-51859",
-    ]
-
-
-def test_the_command_listens_and_reports(transactional_db, monkeypatch):
-    started = []
-
-    class Recorded(tcp.TcpIngestServer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            started.append(self)
-
-    monkeypatch.setattr(listentcp, "TcpIngestServer", Recorded)
-    out, err = io.StringIO(), io.StringIO()
-    thread = threading.Thread(
-        target=call_command,
-        args=("listentcp", "127.0.0.1:0"),
-        kwargs={"stdout": out, "stderr": err},
+@pytest.mark.django_db
+def test_once_a_token_exists_a_connection_without_one_stores_nothing():
+    IngestToken.create("ops")
+    stats, client = serve(
+        frame(read_example("peeps_processdump")) + frame(read_example("rpc_backend"))
     )
-    thread.start()
-    wait_until(lambda: started)
-    server = started[0]
+    assert (stats.frames, stats.stored) == (1, 0)
+    assert stats.closed_for == (
+        'an ingest token is required: send {"token": "<token>"} as the first frame'
+    )
+    assert ProcessSnapshot.objects.count() == 0
+    assert client.recv(10) == b""
+
+
+@pytest.mark.django_db
+def test_a_first_frame_carrying_the_token_lets_the_stream_in():
+    raw = IngestToken.create("ops")
+    dump = read_example("peeps_processdump")
+    stats, _ = serve(frame({"token": raw}) + frame(dump) + frame(dump))
+    assert (stats.frames, stats.stored, stats.rejected, stats.closed_for) == (3, 2, 0, "")
+    assert events() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("revoked", [False, True], ids=["unknown", "revoked"])
+def test_a_wrong_or_revoked_token_closes_the_connection(revoked):
+    raw = IngestToken.create("ops")
+    if revoked:
+        call_command("revoketoken", "ops", stdout=io.StringIO())
+    sent = raw if revoked else "pw_wrong"
+    stats, client = serve(frame({"token": sent}) + frame(read_example("peeps_processdump")))
+    assert stats.stored == 0
+    assert stats.closed_for in ("unknown ingest token", "ingest token 'ops' has been revoked")
+    assert ProcessSnapshot.objects.count() == 0
+    assert client.recv(10) == b""
+
+
+@pytest.fixture
+def start_server(transactional_db):
+    """Start TcpIngestServer(**kwargs) on a free loopback port."""
+    servers = []
+
+    def start(address=("127.0.0.1", 0), **kwargs):
+        server = tcp.TcpIngestServer(address, **{"max_bytes": 100_000, **kwargs})
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def running_server(start_server):
+    return start_server()
+
+
+def test_allow_unauthenticated_lets_tokenless_peeps_in_on_loopback(start_server):
+    IngestToken.create("ops")
+    server = start_server(allow_unauthenticated=True)
     with socket.create_connection(("127.0.0.1", server.port)) as conn:
-        conn.sendall(frame(read_example("peeps_processdump")) + b"\xff\xff\xff\xff")
-        assert conn.recv(1) == b""
-    wait_until(lambda: "connection closed" in err.getvalue())
-    server.shutdown()
-    thread.join(10)
-    assert f"Listening for peeps pushes on 127.0.0.1:{server.port}" in out.getvalue()
-    assert "snapshot" in out.getvalue() and "vx-vfsd-51859" in out.getvalue()
-    assert "Stopped: 1 snapshots stored, 0 refused, from 1 connections." in out.getvalue()
-    assert "4294967295 bytes is over the limit" in err.getvalue()
+        conn.sendall(frame(read_example("peeps_processdump")))
+        wait_until(lambda: ProcessSnapshot.objects.count() == 1)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_allow_unauthenticated_refuses_any_address_but_loopback(transactional_db, host):
+    with pytest.raises(ValueError, match="binds to loopback only"):
+        tcp.TcpIngestServer((host, 0), allow_unauthenticated=True)
+    with pytest.raises(CommandError, match="binds to loopback only"):
+        call_command("listentcp", f"[{host}]:0", "--allow-unauthenticated", stdout=io.StringIO())
+
+
+def idle_sockets(port, count, source):
+    """`count` connections from `source` that never send a byte."""
+    held = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        held.append(sock)
+    return held
+
+
+def test_a_pusher_gets_in_while_another_address_holds_300_idle_sockets(start_server):
+    # The flood comes from 127.0.0.2 (all of 127/8 is loopback on Linux);
+    # it gets its per-address share and no more, so it never takes the
+    # slot a pusher needs, even within the first-frame timeout.
+    server = start_server(max_connections=256, max_per_peer=8, first_frame_timeout=60)
+    held = idle_sockets(server.port, 300, "127.0.0.2")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as pusher:
+            pusher.sendall(frame(read_example("peeps_processdump")))
+            wait_until(lambda: ProcessSnapshot.objects.count() == 1)
+        # The other 292 were closed at once, before any thread or query.
+        wait_until(lambda: sum(map(closed_by_server, held)) == 300 - 8)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_idle_sockets_from_the_pushers_own_address_are_dropped_before_a_first_frame(start_server):
+    # Every slot taken by sockets that never send: they are closed after the
+    # short first-frame timeout, not the idle timeout between frames, and a
+    # pusher that reconnects, as peeps does, then gets a slot.
+    server = start_server(max_connections=4, first_frame_timeout=0.2)
+    held = idle_sockets(server.port, 4, "127.0.0.1")
+    try:
+        wait_until(lambda: all(map(closed_by_server, held)))
+        dump = frame(read_example("peeps_processdump"))
+        while ProcessSnapshot.objects.count() == 0:
+            with socket.create_connection(("127.0.0.1", server.port)) as pusher:
+                pusher.sendall(dump)
+                wait_until(lambda: ProcessSnapshot.objects.count() or closed_by_server(pusher))
+    finally:
+        for sock in held:
+            sock.close()
+    assert events() == []  # an idle socket is not an ingest event
+
+
+def test_after_its_first_frame_a_pusher_may_pause_longer_than_the_first_frame_timeout(
+    start_server,
+):
+    server = start_server(first_frame_timeout=0.1)
+    dump = read_example("peeps_processdump")
+    with socket.create_connection(("127.0.0.1", server.port)) as pusher:
+        pusher.sendall(frame(dump))
+        wait_until(lambda: ProcessSnapshot.objects.count() == 1)
+        time.sleep(0.5)
+        pusher.sendall(frame(dump))
+        wait_until(lambda: ProcessSnapshot.objects.count() == 2)
+
+
+def closed_by_server(sock):
+    """True when the server has closed its end (EOF or reset); never waits."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_the_readme_shows_the_listentcp_options_the_command_takes():
+    readme = (ROOT / "README.md").read_text()
+    (usage,) = re.findall(r"`manage.py listentcp([^`]*)`", readme)
+    parser = listentcp.Command().create_parser("manage.py", "listentcp")
+    known = {option for action in parser._actions for option in action.option_strings}
+    assert re.findall(r"--[a-z-]+", usage)  # the options are shown...
+    assert set(re.findall(r"--[a-z-]+", usage)) <= known  # ...as the command spells them
+    # ...and the address is positional, as in peeps (PEEPS_LISTEN=host:port).
+    args = parser.parse_args(["127.0.0.1:9119"])
+    assert args.address == "127.0.0.1:9119"
 
 
 @pytest.mark.parametrize(
