@@ -30,7 +30,7 @@ from snapshots.models import (
     UnresolvedEdge,
     WakeEvent,
 )
-from snapshots.scope import HAS_DATA, Scope
+from snapshots.scope import HAS_DATA, Scope, ScopeNotFound
 from snapshots.states import STATE_CLASSES
 
 DEFAULT_PER_PAGE = 50
@@ -233,7 +233,7 @@ def scope_summary(scope):
     kinds = _kind_counts(processes)
     captured = [p.captured_at_ns for p in processes if p.captured_at_ns is not None]
     ids = scope.process_ids
-    return ScopeSummary(
+    summary = ScopeSummary(
         scope=scope,
         processes=processes,
         kind_counts=kinds,
@@ -247,6 +247,23 @@ def scope_summary(scope):
         captured_at_ns=min(captured) if captured else None,
         skew_ns=(max(captured) - min(captured)) if len(captured) > 1 else None,
     )
+    _check_not_pruned(scope)
+    return summary
+
+
+def _check_not_pruned(scope):
+    """ScopeNotFound if retention deleted the snapshot while it was read.
+
+    The summary reads the capture in several statements (counts cached on
+    its row, edges counted live), each seeing what was committed when it
+    started. A prune deletes a snapshot's row and all its rows in one
+    transaction: if the row is still there after the last read, no read
+    started after that commit and all saw the whole capture; if it is gone,
+    some may have seen a mix (the nodes, and 0 edges). The live scope's
+    captures are the newest ones, which retention keeps."""
+    snapshot = scope.snapshot
+    if snapshot is not None and not Snapshot.objects.filter(id=snapshot.id).exists():
+        raise ScopeNotFound(f"snapshot {snapshot.id} was pruned while it was being read")
 
 
 def state_facets(scope, kind="task", limit=100):

@@ -197,9 +197,11 @@ def test_retention_gives_up_on_a_busy_table_and_the_next_prune_retries(
     params.pop("context", None)
     with psycopg.connect(**params) as reader:
         reader.execute("LOCK TABLE ONLY snapshots_edge IN ACCESS SHARE MODE")
-        with caplog.at_level(logging.ERROR, logger="snapshots.retention"):
+        with caplog.at_level(logging.WARNING, logger="snapshots.retention"):
             prune_after_ingest()
-        assert "pruning old snapshots failed" in caplog.text
+        # Expected under load, and retried: one line, no traceback.
+        assert "pruning gave up on a busy table" in caplog.text
+        assert not any(r.exc_info for r in caplog.records)
         assert f"snapshots_edge_p{old.id}" in own_partitions()
         assert Node.objects.filter(process_id=old.id).count() == 3
     prune_after_ingest()

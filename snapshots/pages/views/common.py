@@ -23,9 +23,10 @@ def scoped_page(view):
     def wrapper(request, scope, *args, **kwargs):
         try:
             request.snapshot_scope = resolve_scope(scope)
+            # The view too: retention may delete the snapshot while it reads.
+            return view(request, *args, **kwargs)
         except ScopeNotFound:
             raise Http404(f"No snapshot {scope!r}: it may have been pruned.") from None
-        return view(request, *args, **kwargs)
 
     return wrapper
 
