@@ -31,7 +31,32 @@ def database_from_url(url):
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": parts.port or "",
-        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
+        # Under ASGI every request runs in a thread of its own, so a
+        # persistent connection (CONN_MAX_AGE > 0) is never reused: each
+        # request left one open until the garbage collector found it, and 20
+        # pushers reached PostgreSQL's 200 within a minute (bench/pushers.py).
+        # Instead, psycopg's pool: at most DB_POOL_MAX_SIZE connections per
+        # server process, whatever the number of requests. Health checks:
+        # after a database restart, pooled connections are dead; each is
+        # checked (an empty query) before use. docs/ingest.md has the figures.
+        "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 0),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": _pool_options(
+            envint("DB_POOL_MAX_SIZE", 8), float(os.environ.get("DB_POOL_TIMEOUT_S", "10"))
+        ),
+    }
+
+
+def _pool_options(max_size, timeout):
+    """DB_POOL_MAX_SIZE=0: no pool, a connection per request (DB_CONN_MAX_AGE=0)."""
+    if not max_size:
+        return {}
+    # A request waits up to `timeout` for a connection, then gets a 503 (so
+    # does every request while the database is down). While connecting
+    # fails, the pool retries with growing delays; it starts over after 5 s
+    # (reconnect_timeout), so it finds a restarted database within seconds.
+    return {
+        "pool": {"min_size": 2, "max_size": max_size, "timeout": timeout, "reconnect_timeout": 5}
     }
 
 
@@ -88,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Database unreachable -> 503 + Retry-After, the cause logged (peepsweb/errors.py).
+    "peepsweb.errors.StorageUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "peepsweb.urls"

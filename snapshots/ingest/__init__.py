@@ -9,6 +9,7 @@ message, path); nothing of a rejected body is stored. The HTTP view, the
 """
 
 import gc
+import logging
 import time
 
 from django.db import InterfaceError, OperationalError
@@ -19,6 +20,7 @@ from snapshots.ingest.store import store_parsed
 from snapshots.ingest.validate import parse_document
 
 __all__ = ["IngestError", "ingest_document", "response_body"]
+log = logging.getLogger(__name__)
 
 
 def ingest_document(doc, *, source="http"):
@@ -42,6 +44,7 @@ def ingest_document(doc, *, source="http"):
         raise
     except (OperationalError, InterfaceError) as exc:
         # The database is down or locked: the sender should retry, not give up.
+        log.warning("storage unavailable, answering 503 to a %s ingest: %s", source, exc)
         raise IngestError(503, f"storage unavailable: {exc}".strip()[:300], "") from exc
     finally:
         if gc_was_enabled:

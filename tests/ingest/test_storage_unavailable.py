@@ -1,9 +1,9 @@
 """503 with Retry-After when the database cannot be reached."""
 
 import pytest
-from django.db import connection
 
 from snapshots.ingest import IngestError, ingest_document
+from tests.support.outage import database_unreachable
 
 from .conftest import small_doc
 
@@ -12,18 +12,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def database_down():
-    """Point the connection at a database that cannot be opened (a real
-    connection failure, not a mock), and put it back afterwards."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "postgresql":
-        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")  # nothing listens there
-    else:
-        connection.settings_dict["NAME"] = "/nonexistent-dir/peepsweb.sqlite3"
-    yield
-    connection.close()
-    connection.settings_dict.clear()
-    connection.settings_dict.update(saved)
+    with database_unreachable():
+        yield
 
 
 def test_it_answers_503_with_retry_after_when_the_database_is_down(post, database_down):
