@@ -25,7 +25,9 @@ Pipeline (`find_candidates`):
      `attrs.elapsed_ns` (requests/responses); 0 when nothing says.
    - `blocked_task_count`: tasks that transitively need any member (reverse
      reachability in the whole graph), members included. They cannot make
-     progress until the cycle breaks.
+     progress until the cycle breaks. `blocked_tasks` names the first
+     BLOCKED_NAMED of them: the members on the cycle, the other members, then
+     the tasks stalled upstream (a producer behind a stuck consumer).
    - `confidence`: "high" unless some member can be completed from outside
      the cycle, then "medium" with `confidence_reason`:
        * a receiver endpoint (`*_rx`) - another sender may feed it (unless
@@ -45,6 +47,12 @@ Pipeline (`find_candidates`):
      "warn" otherwise.
 
    Candidates are sorted danger first, then by score, wait and size.
+
+6. A component of at most DRAWN_MAX members keeps its internal edges
+   (`component_edges`), so the whole component can be drawn, not only the
+   reported cycle. Result.nodes holds the details of every node a page
+   names: the cycles' nodes, the members of drawn components and the named
+   blocked tasks.
 """
 
 import functools
@@ -67,6 +75,8 @@ MAX_CANDIDATES = 1000
 PY_BFS_BUDGET = 20_000
 KEEP_UPSTREAM = 10_000
 DANGER_MIN_WAIT_NS = 1_000_000_000
+BLOCKED_NAMED = 12  # blocked tasks named per candidate; the count says how many in all
+DRAWN_MAX = 24  # components this small are drawn whole (snapshots/cycles/drawing.py)
 
 EXTERNAL_TOKENS = {
     "socket", "tcp", "udp", "fd", "io", "pipe", "timer", "sleep", "interval",
@@ -159,6 +169,8 @@ class Candidate:
     confidence: str
     confidence_reason: str
     processes: list[str] = field(default_factory=list)
+    blocked_tasks: list[str] = field(default_factory=list)  # the first BLOCKED_NAMED
+    component_edges: list[tuple[str, str]] | None = None  # when len(members) <= DRAWN_MAX
 
     def as_json(self):
         """The candidate object of the contract (plus confidence)."""
@@ -179,7 +191,7 @@ class Candidate:
 @dataclass
 class Result:
     candidates: list[Candidate]
-    nodes: dict[str, NodeInfo]  # every cycle node, for reports and pages
+    nodes: dict[str, NodeInfo]  # every node a report or page names (step 6)
     truncated_from: int = 0  # number of cyclic components when over the cap
 
 
@@ -386,10 +398,22 @@ def confidence_of(members, infos, graph, member_index):
     return "medium", "; ".join(reasons[:3]) + more
 
 
-def score_of(confidence, blocked, worst_wait_ns):
+def score_parts(confidence, blocked, worst_wait_ns):
+    """The score and what it is made of (the cycles page explains it)."""
     weight = 1.0 if confidence == "high" else 0.5
     wait_s = worst_wait_ns / 1e9
-    return round(weight * (blocked + 10 * math.log10(1 + wait_s)), 1)
+    wait_points = 10 * math.log10(1 + wait_s)
+    return {
+        "weight": weight,
+        "blocked": blocked,
+        "wait_s": wait_s,
+        "wait_points": round(wait_points, 1),
+        "score": round(weight * (blocked + wait_points), 1),
+    }
+
+
+def score_of(confidence, blocked, worst_wait_ns):
+    return score_parts(confidence, blocked, worst_wait_ns)["score"]
 
 
 def severity_of(confidence, worst_wait_ns):
@@ -453,11 +477,18 @@ def find_candidates(pairs, source=None, *, graph=None):
     cycle_pairs = [(c[k], c[(k + 1) % len(c)]) for _, c, *_ in drafts for k in range(len(c))]
     edge_attrs = source.edge_attrs(cycle_pairs)
 
+    named = set()
     candidates = []
     for (members, cycle, confidence, reason, up), comp in zip(drafts, components, strict=True):
         if up is None:
             up = upstream(graph, comp[0])
         blocked = int(is_task[up].sum())
+        blocked_tasks = _blocked_tasks(cycle, members, infos, ids, up[is_task[up]], comp)
+        named.update(blocked_tasks)
+        component_edges = None
+        if len(members) <= DRAWN_MAX:
+            component_edges = _internal_edges(graph, comp, labels)
+            named.update(members)
         worst = max(infos[m].wait_ns for m in members)
         edges = []
         for k, src in enumerate(cycle):
@@ -480,14 +511,39 @@ def find_candidates(pairs, source=None, *, graph=None):
                 confidence=confidence,
                 confidence_reason=reason,
                 processes=processes,
+                blocked_tasks=blocked_tasks,
+                component_edges=component_edges,
             )
         )
     candidates.sort(key=rank_key)
-    cycle_nodes = {m for c in candidates for m in c.cycle}
+    named.update(m for c in candidates for m in c.cycle)
+    # Upstream tasks are not members: their details are looked up here.
+    infos.update(source.info(named - infos.keys()))
     return Result(
         candidates=candidates,
-        nodes={m: infos[m] for m in cycle_nodes},
+        nodes={m: infos.get(m) or NodeInfo(node_id=m) for m in named},
         truncated_from=truncated_from,
+    )
+
+
+def _blocked_tasks(cycle, members, infos, ids, upstream_tasks, comp):
+    """The first BLOCKED_NAMED blocked tasks: the cycle's, the other members',
+    then upstream ones in index order (the order the edges named them)."""
+    tasks = [m for m in cycle if infos[m].kind == "task"]
+    in_cycle = set(cycle)
+    tasks += sorted(m for m in members if m not in in_cycle and infos[m].kind == "task")
+    if len(tasks) < BLOCKED_NAMED:
+        outside = np.sort(upstream_tasks[~np.isin(upstream_tasks, comp)])
+        tasks += [ids[i] for i in outside[: BLOCKED_NAMED - len(tasks)].tolist()]
+    return tasks[:BLOCKED_NAMED]
+
+
+def _internal_edges(graph, comp, labels):
+    """(src, dst) ids of every edge inside one component, sorted."""
+    ids = graph.ids
+    label = labels[comp[0]]
+    return sorted(
+        (ids[u], ids[v]) for u in comp for v in graph.successors(u).tolist() if labels[v] == label
     )
 
 

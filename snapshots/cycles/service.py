@@ -22,8 +22,12 @@ The stored result (CycleReport.result, JSON text):
     {"version": VERSION,
      "candidates": [contract candidate objects, worst first],
      "truncated_from": 0 | number of cyclic components when over the cap,
+     "details": [{"blocked_tasks": [task ids, the first few],
+                  "component_edges": [[src, dst], ...] or None}], one per
+                candidate, in the same order (not part of the API's contract),
      "nodes": {id: {kind, name, label, state, state_class, proc_key, process,
-                    wait_ns}} for every node on a reported cycle,
+                    wait_ns}} for every node on a reported cycle, every member
+              of a component small enough to draw and every named blocked task,
      "traces": {task id: [{"at_ns", "duration_us", "frames": [text, ...]}]}
                newest first, for the tasks on the reported cycles,
      "processes": [{"proc_key", "process", "pid", "captured_at_ns"}]}
@@ -43,7 +47,8 @@ from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
 from snapshots.models import CycleReport, Edge, Frame, Node, PendingTrace, Snapshot
 
 # 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
-VERSION = 2
+# 3: "details" (blocked tasks named, small components' edges) and their nodes.
+VERSION = 3
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8
@@ -312,10 +317,15 @@ def _compute(scope):
     pairs = fetch_edge_pairs(scope, resolved)
     result = find_candidates(pairs, ScopeNodes(scope, resolved))
     del pairs  # a million tuples: free them before building the JSON
-    tasks = sorted(m for m, info in result.nodes.items() if info.kind == "task")
+    on_cycles = {m for c in result.candidates for m in c.cycle}
+    tasks = sorted(m for m in on_cycles if result.nodes[m].kind == "task")
     return {
         "version": VERSION,
         "candidates": [c.as_json() for c in result.candidates],
+        "details": [
+            {"blocked_tasks": c.blocked_tasks, "component_edges": c.component_edges}
+            for c in result.candidates
+        ],
         "truncated_from": result.truncated_from,
         "nodes": {m: _node_json(info) for m, info in sorted(result.nodes.items())},
         "traces": _traces(scope, tasks),

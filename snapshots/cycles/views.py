@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
 
 from snapshots.cycles import drawing, service
+from snapshots.cycles.finder import score_parts
 from snapshots.cycles.report import participant_chains, render_report
 from snapshots.pages.views.common import render_page, scoped_page
 from snapshots.scope import ScopeNotFound, resolve_scope
@@ -75,8 +76,10 @@ def candidate_views(scope, result):
     """What the page shows per candidate (all plain data; the template escapes)."""
     link = _node_link(scope.key)
     nodes = result.get("nodes", {})
+    details = result.get("details") or []
     views = []
     for i, c in enumerate(result["candidates"][:MAX_CANDIDATES_SHOWN], 1):
+        detail = details[i - 1] if i <= len(details) else {}
         in_cycle = set(c["cycle"])
         members = [
             {
@@ -93,6 +96,16 @@ def candidate_views(scope, result):
             for edge in c["edges"][:MAX_CHAIN]
         ]
         chains = participant_chains(result, c)
+        members_set = set(c["members"])
+        blocked = [
+            {
+                "id": t,
+                "href": link(t),
+                "name": (nodes.get(t) or {}).get("name") or t,
+                "upstream": t not in members_set,  # stalled behind the cycle, not in it
+            }
+            for t in detail.get("blocked_tasks") or []
+        ]
         participants = [
             {
                 "id": node_id,
@@ -112,7 +125,14 @@ def candidate_views(scope, result):
                 "chain_more": max(0, len(c["edges"]) - MAX_CHAIN),
                 "participants_more": max(0, len(chains) - MAX_PARTICIPANTS),
                 "participants": participants,
-                "ring": drawing.ring(c["cycle"], nodes, link),
+                "ring": drawing.ring(
+                    c["cycle"], nodes, link, c["members"], detail.get("component_edges")
+                ),
+                "blocked": blocked,
+                "blocked_more": max(0, c["blocked_task_count"] - len(blocked)),
+                "score": score_parts(
+                    c["confidence"], c["blocked_task_count"], c["worst_wait_ns"] or 0
+                ),
                 "processes": sorted(
                     {(nodes.get(m) or {}).get("process") or "?" for m in c["cycle"]}
                 ),

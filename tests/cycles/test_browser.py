@@ -38,7 +38,7 @@ def test_the_cycles_page_explains_both_deadlocks_and_links_into_them(
     # The pending backtrace of a participant unfolds in place.
     trace = first.locator(".participant-trace").first
     trace.locator("summary").click()
-    expect(trace.locator("pre")).to_contain_text("std::sync::Mutex<T>::lock")
+    expect(trace.locator("ol.frames")).to_contain_text("std::sync::Mutex<T>::lock")
 
     # The text report is on the page and downloadable.
     expect(page.locator("#cycle-report")).to_contain_text("Found 2 deadlock(s).")

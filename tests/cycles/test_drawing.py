@@ -15,7 +15,7 @@ def test_nodes_go_clockwise_from_the_top_with_one_arrow_each():
     assert top["y"] < right["y"] and top["y"] < left["y"]
     assert right["x"] > top["x"] > left["x"]
     assert len(drawing["edges"]) == 3
-    assert [n["shape"] for n in drawing["nodes"]] == ["circle", "rect", "circle"]
+    assert [n["shape"] for n in drawing["nodes"]] == ["task", "lock", "task"]
     assert top["href"] == "/n/task:a:1"
     assert drawing["cross_process"] is True
     for node in drawing["nodes"]:
@@ -46,4 +46,4 @@ def test_a_cycle_too_long_is_not_drawn():
 def test_the_process_line_of_the_top_node_stays_off_the_node():
     drawing = ring(["task:a:1", "lock:a:l", "task:b:2"], NODES)
     top = drawing["nodes"][0]
-    assert top["label_y"] < top["sub_y"] < top["y"] - drawing["r"]
+    assert top["label_y"] < top["sub_y"] < top["y"] - drawing["h"] / 2
