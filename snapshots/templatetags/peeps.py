@@ -13,6 +13,8 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from snapshots.cycles.explain import display_name, one_line
+from snapshots.cycles.finder import NodeInfo
 from snapshots.pages.formatting import (
     NS_PER_S,
     NS_PER_US,
@@ -224,3 +226,75 @@ def _nodes_prefix(scope_key):
 @register.simple_tag
 def node_url(scope_key, node_id):
     return node_path(scope_key, node_id)
+
+
+def _plural(n, word):
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def edge_attr_words(attrs, this, outgoing, dst_kind=""):
+    """The known attrs of a `needs` edge (SNAPSHOT_FORMAT.md, "Edges of
+    asyncio programs") as words for a row of the inspector's lists, read
+    after the other end's name: in "Needs" the row is what `this` waits on,
+    in "Needed by" who waits on `this`. "" when no known attr is set.
+
+    lock account_a, Needs:      [task transfer_b_to_a] holds account_a
+    task transfer_b_to_a, Needed by: [lock account_a] held by transfer_b_to_a
+    """
+    if not isinstance(attrs, dict):
+        return ""
+
+    def get(key, kind):
+        value = attrs.get(key)
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        return value if ok else None
+
+    words = []
+    permits = get("permits", int)
+    if attrs.get("held") is True:
+        if permits is not None:
+            held = _plural(permits, "permit") + f" of {this}"
+            words.append(f"holds {held}" if outgoing else f"{held} held by {this}")
+        else:
+            words.append(f"holds {this}" if outgoing else f"held by {this}")
+    op = get("op", str)
+    if op:
+        # The waiter is the edge's src: `this` in "Needs", the row in "Needed by".
+        it = "it" if outgoing else this
+        action = {
+            "put": f"waits to put an item into {it}",
+            "get": f"waits for an item from {it}",
+            "wait": f"waits for {it} to be set"
+            if dst_kind == "event"
+            else f"waits on {it} to be notified",
+            "acquire": f"waits for the lock of {it}",
+        }.get(op, f"{one_line(op)} on {it}")
+        words.append(f"{this} {action}" if outgoing else action)
+    queue, role = get("queue", str), get("role", str)
+    if queue in ("full", "empty") or role in ("consumer", "producer"):
+        role = role or ("consumer" if queue == "full" else "producer")
+        todo = "take an item" if role == "consumer" else "put an item"
+        fill = f" is {queue} and" if queue in ("full", "empty") else ""
+        if outgoing:
+            words.append(f"recent {role}: {this}{fill} needs it to {todo}")
+        else:
+            words.append(f"{fill.strip()} needs {this}, a recent {role}, to {todo}".strip())
+        count = get("recent_count", int)
+        if count is not None and count > 1:
+            words[-1] += f" (one of {count:,})"
+    return "; ".join(words)
+
+
+@register.simple_tag(takes_context=True)
+def edge_words(context, edge):
+    """edge_attr_words for a row of pages/_edge_list.html, about the page's `node`."""
+    node = context.get("node")
+    if node is None:
+        return ""
+    attrs = node.attrs if isinstance(node.attrs, dict) else {}
+    this = display_name(
+        NodeInfo(node_id=node.node_id, kind=node.kind, label=node.label or "", attrs=attrs)
+    )
+    outgoing = edge.get("src") == node.node_id
+    dst_kind = (edge.get("other") or {}).get("kind") if outgoing else node.kind
+    return edge_attr_words(edge.get("attrs"), this, outgoing, dst_kind or "")
