@@ -109,6 +109,7 @@ class DrawnNode:
     group: str = ""  # what the "colour by" mode groups on
     home: str = ""  # the proc_key it is grouped under (a merged pair: its first half's)
     cycle: int | None = None  # index into Graph.cycles
+    pending_us: int | None = None  # longest pending trace of its members, if any
 
 
 @dataclass
@@ -181,7 +182,7 @@ def _node_rows(queryset):
         attr_status=KT("attrs__status"),
         attr_corr=KT("attrs__correlation_key"),
     ).values(
-        "node_id", "kind", "proc_key", "label", "state", "state_class",
+        "node_id", "kind", "proc_key", "label", "state", "state_class", "pending_us",
         "attr_state", "attr_status", "attr_corr",
     )  # fmt: skip
     return {r["node_id"]: r for r in rows}
@@ -418,6 +419,7 @@ def _drawn_node(row, focus_id):
         depth=row.get("depth", 0),
         focus=row["node_id"] == focus_id,
         home=row["proc_key"],
+        pending_us=row.get("pending_us"),
     )
 
 
@@ -468,6 +470,7 @@ def _drawn(rows, pairs, options):
             depth=min(first.depth, second.depth),
             focus=first.focus or second.focus,
             home=first.proc_key,
+            pending_us=max((h.pending_us for h in (first, second) if h.pending_us), default=None),
         )
         drawn[merged_id] = merged
         for m in members:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from snapshots.graph_layout import layout
+from snapshots.pages.formatting import NS_PER_US, format_duration_ns
 
 LABEL_CHARS = 36  # longer labels are cut in the drawing (full text on hover)
 CHAR_W = 7.3  # 12px monospace
@@ -86,6 +87,7 @@ class DrawnNodeView:
     title: str  # the no-JS tooltip
     links: list  # [(text, inspector href)] per member, for the list
     recentre: str  # query string of the graph centred on this node
+    trace: str = ""  # "9.00s": its longest pending trace, when it has one
 
 
 @dataclass
@@ -148,10 +150,16 @@ def draw(graph, scope_key, recentre_query=""):
             classes.append("in-cycle")
         if node.focus:
             classes.append("focus")
+        # A pending trace says where it is stuck: marked, and one click away.
+        trace = format_duration_ns(node.pending_us * NS_PER_US) if node.pending_us else ""
+        if trace:
+            classes.append("has-trace")
         hover_label = _short(node.label, 300)
         title = f"{hover_label} — {caption} — {node.proc_key}"
         if node.cycle is not None:
             title += " — in a needs cycle"
+        if trace:
+            title += f" — pending trace {trace}"
         links = [
             (hover_label if k == 0 else member, reverse("pages:node", args=[scope_key, member]))
             for k, member in enumerate(node.members)
@@ -175,6 +183,7 @@ def draw(graph, scope_key, recentre_query=""):
                 title=title,
                 links=links,
                 recentre=f"{recentre}&{recentre_query}" if recentre_query else recentre,
+                trace=trace,
             )
         )
     for edge, route in zip(graph.edges, result.routes, strict=True):

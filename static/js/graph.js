@@ -155,6 +155,7 @@
       line("tip-line", n.getAttribute("data-process"));
       line("tip-line", n.getAttribute("data-node-id"));
       if (n.classList.contains("in-cycle")) line("tip-line", "in a needs cycle");
+      if (n.hasAttribute("data-trace")) line("tip-line", "pending trace " + n.getAttribute("data-trace"));
       tip.hidden = false;
       var r = n.getBoundingClientRect(), c = canvas.getBoundingClientRect();
       var left = Math.min(r.left - c.left, c.width - tip.offsetWidth - 4);

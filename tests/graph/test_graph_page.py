@@ -41,7 +41,7 @@ def test_the_focus_is_marked_and_named_in_title_and_breadcrumbs(client, lock_dem
     html = client.get(
         f"/snapshots/{lock_demo}/graph/", {"node": f"task:{LOCK}:11"}
     ).content.decode()
-    assert re.search(r'class="gnode shape-task state-waiting in-cycle focus"', html)
+    assert re.search(r'class="gnode shape-task state-waiting in-cycle focus has-trace"', html)
     assert "<title>Graph · transfer_a_to_b · snapshot" in html
     assert f'<li><a href="/snapshots/{lock_demo}/nodes/task:{LOCK}:11/"' in html
 
