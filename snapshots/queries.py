@@ -15,10 +15,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import re2
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
 from django.db.models.fields.json import KeyTransform
+from peepsweb_client.contract import task_node_id
 
 from snapshots.models import (
     CycleReport,
@@ -56,6 +58,13 @@ class QueryError(ValueError):
 
 class NodeNotFound(LookupError):
     pass
+
+
+def refuse_nul(param, value):
+    """A NUL byte is never a valid read parameter, and PostgreSQL text cannot
+    even hold one (psycopg refuses to send it): a 400 naming the parameter."""
+    if "\x00" in value:
+        raise QueryError(param, f"{param} must not contain a NUL byte")
 
 
 @dataclass
@@ -347,6 +356,7 @@ def _values(param, value, check=None):
     for v in values:
         if not isinstance(v, str):
             raise QueryError(param, f"{param} must be text")
+        refuse_nul(param, v)
         v = v.strip()
         if not v:
             continue
@@ -381,14 +391,31 @@ def _check_page(page, per_page):
     return page, per_page
 
 
+# User patterns run in RE2, which matches in time linear in the text: no
+# pattern can backtrack for ever (`(a+)+$` against "aaa...b"). The price is
+# RE2's dialect: no backreferences, no lookaround. log_errors off: a typo is
+# the user's 400, not a line in the server log.
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
+
+
+def compile_pattern(pattern):
+    """RE2's compiled `pattern` (cached by re2), or re2.error."""
+    return re2.compile(pattern, RE2_OPTIONS)
+
+
 def parse_search(q):
     """The ORM lookup and value for a name search: `conn` -> ("icontains",
     "conn"); `/^conn_\\d+$/` -> ("regex", ...); `/.../i` -> ("iregex", ...).
-    Regexes are compiled here so that a typo is a 400, not a database error."""
+
+    A pattern must compile in RE2 on every database, so both accept the same
+    patterns: SQLite runs it in RE2 (use_re2_for_sqlite_regexp), PostgreSQL
+    in its own engine, which does not backtrack without backreferences."""
     if q is None:
         return None
     if not isinstance(q, str):
         raise QueryError("q", "q must be text")
+    refuse_nul("q", q)
     q = q.strip()
     if not q:
         return None
@@ -399,10 +426,35 @@ def parse_search(q):
         return ("icontains", q)
     pattern, flag = m.groups()
     try:
-        re.compile(pattern)
-    except re.error as e:
-        raise QueryError("q", f"q is not a valid regular expression: {e}") from None
+        compile_pattern(pattern)
+    except re2.error as e:
+        reason = e.args[0] if e.args else "invalid"
+        if isinstance(reason, bytes):  # RE2's own messages come as bytes
+            reason = reason.decode(errors="replace")
+        raise QueryError(
+            "q",
+            f"q is not a valid regular expression: {reason} "
+            "(RE2 syntax: no backreferences or lookaround)",
+        ) from None
     return ("iregex" if flag else "regex", pattern)
+
+
+def _re2_regexp(pattern, string):
+    """SQLite's REGEXP(pattern, string), as Django's own but in RE2. The
+    `iregex` lookup sends '(?i)' + pattern, which RE2 reads alike."""
+    if pattern is None or string is None:
+        return None
+    return compile_pattern(pattern).search(str(string)) is not None
+
+
+def use_re2_for_sqlite_regexp(sender, connection, **kwargs):
+    """connection_created receiver (snapshots/apps.py): Django registers a
+    REGEXP function on every SQLite connection that runs Python's `re`,
+    which backtracks without bound while holding the GIL, freezing every
+    thread of the server. Redefining it here makes every REGEXP of this
+    process run in RE2."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function("REGEXP", 2, _re2_regexp, deterministic=True)
 
 
 @dataclass
@@ -540,7 +592,7 @@ def node_page_kwargs(params):
         "state_class": many("state_class"),
         "process": many("process"),
         "q": params.get("q"),
-        "sort": (params.get("sort") or "").strip() or None,
+        "sort": params.get("sort") or None,
         "page": params.get("page"),
         "per_page": params.get("per_page"),
     }
@@ -734,8 +786,21 @@ def _trace_dicts(rows):
 TRACE_FIELDS = ("process_id", "node_id", "task_id", "at_ns", "duration_us", "frame_ids")
 
 
-def _traces(scope, node_id):
-    qs = PendingTrace.objects.filter(process_id__in=scope.process_ids, node_id=node_id)
+def _trace_node_ids(node):
+    """The node ids the node's pending traces are filed under. A sender names
+    a trace's task by its process-local task_id, which ingest files under the
+    contract's `task:{proc_key}:{task_id}` whatever id the task node has
+    (`task:svc-1:worker-7`, say)."""
+    ids = {node.node_id}
+    if node.kind == "task" and node.task_id is not None:
+        ids.add(task_node_id(node.process.proc_key, node.task_id))
+    return ids
+
+
+def _traces(scope, node):
+    qs = PendingTrace.objects.filter(
+        process_id__in=scope.process_ids, node_id__in=_trace_node_ids(node)
+    )
     total = qs.count()
     rows = list(qs.order_by("-at_ns", "-id").values(*TRACE_FIELDS)[:TRACE_CAP])
     traces = _trace_dicts(rows)
@@ -745,6 +810,7 @@ def _traces(scope, node_id):
 
 
 def get_node(scope, node_id):
+    refuse_nul("node_id", node_id)
     node = scope.nodes().filter(node_id=node_id).order_by("process_id").first()
     if node is None:
         raise NodeNotFound(f"no node {node_id!r} in snapshot {scope.key}")
@@ -757,7 +823,7 @@ def node_detail(scope, node_id):
     needs, needs_total = _edge_rows(scope, node_id, outgoing=True)
     needed_by, needed_by_total = _edge_rows(scope, node_id, outgoing=False)
     sources, recent, wake_total = _wake_info(scope, node_id)
-    traces, trace_total = _traces(scope, node_id)
+    traces, trace_total = _traces(scope, node)
     return NodeDetail(
         scope=scope,
         node=node,
@@ -880,14 +946,42 @@ def scope_pending_traces(scope, limit=100_000):
         newest.setdefault((row["process_id"], row["node_id"]), row)
     rows = list(newest.values())
     traces = _trace_dicts(rows)
+    tasks = _task_nodes(rows)
     for row, trace in zip(rows, traces, strict=True):
         trace["proc_key"] = owners.get(row["process_id"])
+        # Link the task's real node id, which may not be the contract-shaped
+        # id the trace is filed under (see _trace_node_ids).
+        candidates = tasks.get((row["process_id"], row["task_id"]), ())
+        if candidates and row["node_id"] not in candidates:
+            trace["node_id"] = candidates[0]
     return traces
+
+
+def _task_nodes(rows):
+    """(process_id, task_id) -> ids of the task nodes with that task_id, in
+    storage order, for rows with process_id and task_id (index node_task_id)."""
+    wanted = {}
+    for row in rows:
+        wanted.setdefault(row["process_id"], set()).add(row["task_id"])
+    found = {}
+    for process_id, task_ids in wanted.items():
+        task_ids = sorted(task_ids)
+        for i in range(0, len(task_ids), 500):
+            pairs = (
+                Node.objects.filter(
+                    process_id=process_id, kind="task", task_id__in=task_ids[i : i + 500]
+                )
+                .order_by("id")
+                .values_list("task_id", "node_id")
+            )
+            for task_id, node_id in pairs:
+                found.setdefault((process_id, task_id), []).append(node_id)
+    return found
 
 
 def _frame_key(fid):
     if isinstance(fid, int) and not isinstance(fid, bool):
         return fid
-    if isinstance(fid, str) and fid.isdigit():
+    if isinstance(fid, str) and fid.isascii() and fid.isdigit():
         return int(fid)
     return None

@@ -83,7 +83,9 @@ def resolve_scope(key):
     complete = Snapshot.objects.filter(status=Snapshot.COMPLETE)
     if key == LATEST:
         snapshot = complete.order_by("-id").first()
-    elif key.isdigit() and len(key) < 19:
+    elif key.isascii() and key.isdigit() and len(key) < 19:
+        # isascii: isdigit() also takes "²" and "⑴", which int() refuses,
+        # and int() reads "١٧" as 17: an id is spelled in ASCII digits only.
         snapshot = Snapshot.objects.filter(id=int(key)).first()
     else:
         snapshot = None

@@ -8,7 +8,7 @@ route is described here and that real responses match these schemas.
 
 from functools import cache
 
-from snapshots.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, SORTS
+from snapshots.queries import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, SORTS
 from snapshots.states import STATE_CLASSES
 
 
@@ -61,12 +61,15 @@ SCOPE_PARAM = {
     "(the union of each process's newest capture within the freshness window).",
     "schema": {"oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"enum": ["latest", "live"]}]},
 }
+# What snapshots.queries._order_by accepts: a column or `attrs.<key>`, `-` to reverse.
+SORT_PATTERN = r"^(-?(" + "|".join(sorted(SORTS)) + r"|attrs\.[A-Za-z0-9_]{1,64}))?$"
 PAGE_PARAMS = [
     {
         "name": "page",
         "in": "query",
-        "description": "1-based page number. A page past the end answers an empty list.",
-        "schema": {"type": "integer", "minimum": 1, "default": 1},
+        "description": f"1-based page number, at most {MAX_PAGE:,}. A page past the end "
+        "answers an empty list.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
     },
     {
         "name": "per_page",
@@ -82,7 +85,13 @@ PAGE_PARAMS = [
 ]
 
 
-def _list_param(name, description, items=STR):
+# Read parameters are text without NUL (PostgreSQL cannot store one; the API
+# answers 400); a filter value is at most 1024 characters.
+NO_NUL = "^[^\\u0000]*$"
+FILTER_TEXT = {"type": "string", "maxLength": 1024, "pattern": NO_NUL}
+
+
+def _list_param(name, description, items=FILTER_TEXT):
     return {
         "name": name,
         "in": "query",
@@ -560,8 +569,9 @@ PATHS = {
                 {
                     "name": "Content-Encoding",
                     "in": "header",
-                    "schema": {"enum": ["gzip", "identity"]},
-                    "description": "gzip bodies are inflated up to the body limit, never further",
+                    "schema": {"enum": ["gzip", "x-gzip", "identity", ""]},
+                    "description": "gzip bodies are inflated up to the body limit, never "
+                    "further; empty or `identity`: a plain body",
                 }
             ],
             "requestBody": {
@@ -614,7 +624,7 @@ PATHS = {
                     "in": "query",
                     "description": "Search in label and node id: a case-insensitive substring, "
                     "or `/regex/` (`/regex/i` ignores case).",
-                    "schema": {"type": "string", "maxLength": 512},
+                    "schema": {"type": "string", "maxLength": 512, "pattern": NO_NUL},
                 },
                 {
                     "name": "sort",
@@ -624,6 +634,7 @@ PATHS = {
                     "(queue_len, holder_count, ...). Default: storage order.",
                     "schema": {
                         "type": "string",
+                        "pattern": SORT_PATTERN,
                         "examples": sorted(SORTS) + ["-pending_us", "attrs.queue_len"],
                     },
                 },
@@ -649,11 +660,12 @@ PATHS = {
                     "description": "The node id as sent (`task:vx-vfsd-51859:7`). Colons "
                     "may stay as they are; percent-encode `/`, `?`, `#`, `%` and the dots of "
                     "`.`/`..` segments (clients resolve those away otherwise).",
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "pattern": NO_NUL},
                 },
             ],
             "responses": {
                 "200": _json(_ref("NodeDetail"), "The node"),
+                "400": _error("The node id holds a NUL byte (`path`: `node_id`)"),
                 "404": NOT_FOUND,
             },
         }
@@ -678,8 +690,9 @@ PATHS = {
                 {
                     "name": "inline",
                     "in": "query",
-                    "description": "1: show inline instead of as a download",
-                    "schema": {"enum": ["1"]},
+                    "description": "`1` shows the report inline; any other value, or "
+                    "none, makes it a download",
+                    "schema": {"type": "string"},
                 },
             ],
             "responses": {

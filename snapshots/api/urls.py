@@ -13,6 +13,10 @@ def snapshots_collection(request):
         from snapshots.api.ingest import post_snapshot
 
         return post_snapshot(request)
+    if request.method not in ("GET", "HEAD"):
+        return views.json_error(
+            405, f"method {request.method} not allowed", "", headers={"Allow": "GET, HEAD, POST"}
+        )
     return views.snapshot_list(request)
 
 

@@ -5,6 +5,7 @@ from functools import wraps
 import orjson
 from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
 
 from snapshots.cycles import drawing, service
 from snapshots.cycles.finder import score_parts
@@ -21,6 +22,7 @@ def json_response(data, status=200, headers=None):
 def api_view(view):
     """GET/HEAD only; `{id}` resolved into a Scope or a JSON 404."""
 
+    @csrf_exempt  # read-only: other methods get the JSON 405 below, not a CSRF 403
     @wraps(view)
     def wrapper(request, scope):
         if request.method not in ("GET", "HEAD"):

@@ -13,14 +13,20 @@ log = logging.getLogger(__name__)
 DETAIL_MAX = 1000
 
 
+def _storable(text):
+    # PostgreSQL text cannot hold NUL, and a refusal of a NUL (in `process`,
+    # an id...) must still be recorded: it is written as the JSON escape.
+    return str(text).replace("\x00", "\\u0000")
+
+
 def record_event(kind, *, status=None, detail="", source="", proc_key="", snapshot_id=None):
     try:
         IngestEvent.objects.create(
             kind=kind,
             status=status,
-            detail=str(detail)[:DETAIL_MAX],
-            source=str(source)[:64],
-            proc_key=proc_key[:64] if isinstance(proc_key, str) else "",
+            detail=_storable(detail)[:DETAIL_MAX],
+            source=_storable(source)[:64],
+            proc_key=_storable(proc_key)[:64] if isinstance(proc_key, str) else "",
             snapshot_id=snapshot_id if isinstance(snapshot_id, int) else None,
         )
     except DatabaseError:

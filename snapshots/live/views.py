@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from snapshots.api.views import read_view
 from snapshots.auth import AuthError, bearer_token, check_authorization
 from snapshots.live import pull
 from snapshots.models import Agent
@@ -103,7 +104,7 @@ def agent_list():
     return list(Agent.objects.alive().order_by("proc_key", "connected_at"))
 
 
-@require_GET
+@read_view  # JSON errors, and a JSON 405 for any other method (before a CSRF 403)
 def agents_api(request):
     return json_response(
         {

@@ -7,20 +7,32 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
+from snapshots.queries import QueryError, refuse_nul
 from snapshots.scope import ScopeNotFound, resolve_scope
 from snapshots.states import STATE_CLASSES
 
 
 def scoped_page(view):
     """Resolve `<scope>` (id, latest, live) into request.snapshot_scope or 404,
-    accept only GET/HEAD, and vary the cache on HX-Request (same URL, two
-    bodies). Not `request.scope`: under ASGI that is the connection's scope
-    dict, which Django still reads (request.is_secure())."""
+    accept only GET/HEAD, refuse a NUL byte anywhere in the URL with a 400,
+    and vary the cache on HX-Request (same URL, two bodies). Not
+    `request.scope`: under ASGI that is the connection's scope dict, which
+    Django still reads (request.is_secure())."""
 
     @require_safe
     @vary_on_headers("HX-Request")
     @wraps(view)
     def wrapper(request, scope, *args, **kwargs):
+        # Checked here, once for every page and parameter (the graph's, the
+        # inspector's node id...): PostgreSQL text cannot hold a NUL, so one
+        # that reached a query would be a 500 there.
+        url_values = [("snapshot id", scope), *kwargs.items()]
+        url_values += [(name, v) for name, values in request.GET.lists() for v in values]
+        try:
+            for name, value in url_values:
+                refuse_nul(name, value)
+        except QueryError as e:
+            return render(request, "pages/bad_request.html", {"error": e}, status=400)
         try:
             request.snapshot_scope = resolve_scope(scope)
             # The view too: retention may delete the snapshot while it reads.
