@@ -71,7 +71,7 @@ def _narrowing(params, result, kinds):
         depth = result.fitting_depth()
         if depth is not None and depth < options.depth:
             links.append(
-                (f"depth {depth} ({_upto(result, depth)} nodes)", _with(params, depth=str(depth)))
+                (f"depth {depth} ({_upto(result, depth):,} nodes)", _with(params, depth=str(depth)))
             )
         elif options.depth > 1:
             links.append(("depth 1", _with(params, depth="1")))
@@ -79,7 +79,7 @@ def _narrowing(params, result, kinds):
     for kind, n in list(result.kind_counts.items())[:4]:
         rest = sorted(shown - {kind})
         if kind in shown and rest:
-            links.append((f"without {kind} ({n})", _with(params, kind=rest)))
+            links.append((f"without {kind} ({n:,})", _with(params, kind=rest)))
     if not options.merge_channels or not options.merge_rpc:
         links.append(
             (
