@@ -197,6 +197,9 @@ PEEPSWEB_GRAPH_MAX_EDGES = envint("PEEPSWEB_GRAPH_MAX_EDGES", 600)
 PEEPSWEB_LIVE_WINDOW_S = envint("PEEPSWEB_LIVE_WINDOW_S", 30)
 PEEPSWEB_STUCK_REQUEST_S = envint("PEEPSWEB_STUCK_REQUEST_S", 5)
 PEEPSWEB_PULL_TIMEOUT_MS = envint("PEEPSWEB_PULL_TIMEOUT_MS", 5000)
+# 1: /mcp (snapshots/mcp/) wants an ingest token, once one exists; else it
+# is open like the read API.
+PEEPSWEB_MCP_TOKEN_REQUIRED = envbool("PEEPSWEB_MCP_TOKEN_REQUIRED")
 # How often a server refreshes the Agent rows of the sockets it holds; rows
 # not refreshed for three times this long (their server died) are ignored.
 PEEPSWEB_AGENT_HEARTBEAT_S = float(os.environ.get("PEEPSWEB_AGENT_HEARTBEAT_S", "15"))

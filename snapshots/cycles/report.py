@@ -169,8 +169,9 @@ def render_traces(result, node_ids):
     return out
 
 
-def render_report(result, scope_label):
-    """The whole report for one scope's cached cycle result."""
+def render_report(result, scope_label, limit=None):
+    """The whole report for one scope's cached cycle result; with `limit`,
+    only the first `limit` candidates (the MCP tool's bound), saying so."""
     candidates = result.get("candidates") or []
     out = [f"peepsweb deadlock report for {clean(scope_label)}"]
     for p in result.get("processes") or []:
@@ -189,9 +190,12 @@ def render_report(result, scope_label):
             f"(The graph has {result['truncated_from']} cyclic components; "
             f"the {len(candidates)} largest are analysed.)"
         )
+    shown = candidates if limit is None else candidates[:limit]
+    if len(shown) < len(candidates):
+        out.append(f"The first {len(shown)} are shown here.")
     out.append("")
     participants = {}  # ordered set: cycle order, first candidate first
-    for i, candidate in enumerate(candidates, 1):
+    for i, candidate in enumerate(shown, 1):
         out.append("=" * 72)
         out.extend(render_candidate(result, i, len(candidates), candidate))
         out.append("")
