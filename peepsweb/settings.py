@@ -35,14 +35,18 @@ def database_from_url(url):
         # persistent connection (CONN_MAX_AGE > 0) is never reused: each
         # request left one open until the garbage collector found it, and 20
         # pushers reached PostgreSQL's 200 within a minute (bench/pushers.py).
-        # Instead, psycopg's pool: at most DB_POOL_MAX_SIZE connections per
-        # server process, whatever the number of requests. Health checks:
-        # after a database restart, pooled connections are dead; each is
-        # checked (an empty query) before use. docs/ingest.md has the figures.
+        # So a connection per request (CONN_MAX_AGE=0): as many as requests
+        # in flight, 22 for 20 pushers, as fast as a pool in bench/pushers.py.
+        # psycopg's pool (DB_POOL_MAX_SIZE > 0) caps them per process, but
+        # every thread that uses the database must give its connection back:
+        # the agents' websocket consumers do not yet, and with a pool of 8 a
+        # server ran out after a few agent sockets. docs/ingest.md has the
+        # figures. Health checks: a connection that died with a database
+        # restart is noticed (an empty query) before use.
         "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 0),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": _pool_options(
-            envint("DB_POOL_MAX_SIZE", 8), float(os.environ.get("DB_POOL_TIMEOUT_S", "10"))
+            envint("DB_POOL_MAX_SIZE", 0), float(os.environ.get("DB_POOL_TIMEOUT_S", "10"))
         ),
     }
 
@@ -203,11 +207,10 @@ PEEPSWEB_MCP_TOKEN_REQUIRED = envbool("PEEPSWEB_MCP_TOKEN_REQUIRED")
 # How often a server refreshes the Agent rows of the sockets it holds; rows
 # not refreshed for three times this long (their server died) are ignored.
 PEEPSWEB_AGENT_HEARTBEAT_S = float(os.environ.get("PEEPSWEB_AGENT_HEARTBEAT_S", "15"))
-# Share of one CPU (its own CPU plus the PostgreSQL backend's) the live
-# publisher may spend rendering page updates while requests are being served
-# (snapshots/live/publish.py; an idle server renders at once): higher =
-# fresher pages under sustained ingest, lower = more CPU left to ingest.
-PEEPSWEB_LIVE_RENDER_SHARE = float(os.environ.get("PEEPSWEB_LIVE_RENDER_SHARE", "0.04"))
+# Open pages are re-rendered at most once per this many seconds (the live
+# publisher, snapshots/live/publish.py): lower = fresher pages under
+# sustained ingest, higher = more CPU left to ingest.
+PEEPSWEB_LIVE_INTERVAL_S = float(os.environ.get("PEEPSWEB_LIVE_INTERVAL_S", "1"))
 
 LOGGING = {
     "version": 1,

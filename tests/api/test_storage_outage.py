@@ -14,8 +14,8 @@ import pytest
 from django.db import connection
 
 from tests.api.helpers import load
-from tests.support.outage import ThrowawayPostgres, database_unreachable
 from tests.support.interleave import wait_until
+from tests.support.outage import ThrowawayPostgres, database_unreachable
 from tests.support.processes import REPO_ROOT, start_daphne
 
 PAGES = ["/", "/snapshots/latest/", "/snapshots/1/tasks/", "/agents/"]
@@ -63,14 +63,23 @@ def get(url):
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's outage: run once, in the PostgreSQL run"
 )
-def test_a_server_whose_postgresql_stops_answers_503_and_recovers_without_a_restart(tmp_path):
+@pytest.mark.parametrize("pool", ["0", "8"], ids=["connection per request", "pool of 8"])
+def test_a_server_whose_postgresql_stops_answers_503_and_recovers_without_a_restart(
+    tmp_path, pool
+):
     """A daphne server on a PostgreSQL of this test's own, which is stopped
     (pg_ctl -m fast: every connection is cut) and started again."""
     pg = ThrowawayPostgres()
     try:
         # A request waits this long for a pooled connection before its 503
         # (default 10 s): keeps the test short, the code path is the same.
-        env = dict(os.environ, DATABASE_URL=pg.url, DB_POOL_TIMEOUT_S="1", PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            DATABASE_URL=pg.url,
+            DB_POOL_MAX_SIZE=pool,
+            DB_POOL_TIMEOUT_S="1",
+            PYTHONUNBUFFERED="1",
+        )
         env.pop("REDIS_URL", None)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True
@@ -97,8 +106,8 @@ def test_a_server_whose_postgresql_stops_answers_503_and_recovers_without_a_rest
             assert json.loads(data) == STORAGE_DOWN
 
             pg.start()
-            # The pool finds the database again by itself (reconnect_timeout);
-            # from then on every request is answered.
+            # The next connection (or the pool, by itself: reconnect_timeout)
+            # finds the database again; from then on every request is answered.
             wait_until(lambda: get(page)[0] == 200)
             assert get(page)[0] == get(api)[0] == 200
         finally:

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from .conftest import small_doc
@@ -28,8 +27,8 @@ def server_sessions():
 
 
 def test_concurrent_pushes_use_at_most_the_pool_size_of_connections(daphne_server):
-    server = daphne_server(env={"PGAPPNAME": APP})
-    pool_size = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
+    pool_size = 8
+    server = daphne_server(env={"PGAPPNAME": APP, "DB_POOL_MAX_SIZE": str(pool_size)})
 
     def push(i):
         request = urllib.request.Request(
