@@ -517,7 +517,7 @@ class Instrumenter:
         if not self._installed:
             return
         try:
-            capture = self.capture()
+            capture = self.capture(scan=False)
             # Formatting and encoding happen on the pusher's thread.
             self.pusher.push(lambda: self.build(capture))
         except Exception:
@@ -575,14 +575,17 @@ class Instrumenter:
 
     # -- snapshot ------------------------------------------------------------------------
 
-    def capture(self):
+    def capture(self, scan=True):
         """On the loop thread: everything a snapshot needs that the program
         can change, copied in one go (references and small tuples: no text
-        is formatted here). build() turns it into a body, on any thread."""
+        is formatted here). build() turns it into a body, on any thread.
+        scan=False (the periodic push) leaves the timing of waits to the
+        scan ticks: waits begun since the last tick show no start yet,
+        and the capture costs the loop about half as much."""
         self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
         now = _time_ns()
         tasks = self._tasks()
-        suspended = self.scan(now, tasks)
+        suspended = self.scan(now, tasks) if scan else ai.suspended(tasks)
         return _Capture(self, now, tasks, suspended, _current_task(self.loop))
 
     def build(self, capture, snapshot_id=None):
@@ -876,7 +879,7 @@ class _SnapshotPass:
             attrs["owner_task_id"] = _info(owner)[TASK_ID]
         if frame is not None:
             code = frame.f_code
-            attrs["awaited_at"] = _frame_text(code.co_qualname, code.co_filename, frame.f_lineno)
+            attrs["awaited_at"] = _format_raw([(code, frame.f_lineno, None)], self.frame_texts)[0]
             if label == "sleep" and "delay" in frame.f_locals:
                 delay = frame.f_locals["delay"]
                 if isinstance(delay, int | float):
