@@ -37,8 +37,9 @@
    retention limit (see below).
 
    Under each setting, where the CPU went, per POSTed snapshot, from
-   /proc: the server's request threads, its publisher thread (named
-   "live-publisher"), its event loop (HTTP parsing, websocket frames), the
+   /proc: the server's request threads, its publisher thread (the bench
+   starts the server through `bench/live.py --serve`, which gives that
+   thread the OS name "live-publisher"), its event loop (HTTP parsing, websocket frames), the
    PostgreSQL backends (scripts/pg's postmaster and children), the clients
    process, this process's posting threads, and the rest of the machine
    (other people's jobs: on a shared machine they move the ratios more than
@@ -148,7 +149,37 @@ def start_server(log_dir):
     from tests.support.processes import start_daphne
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return start_daphne(env, Path(log_dir) / "daphne.log", timeout=120)
+    command = [sys.executable, __file__, "--serve"]
+    return start_daphne(env, Path(log_dir) / "daphne.log", timeout=120, command=command)
+
+
+def serve(argv):
+    """The server, as `python -m peepsweb.server ARGS` runs it, with the live
+    publisher's thread named "live-publisher" at the OS level, so that
+    /proc/PID/task/*/comm tells it from the request threads (cpu_sample)."""
+    sys.argv = ["peepsweb.server", *argv]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
+    import django
+
+    django.setup()
+    from peepsweb import server
+    from snapshots.live import publish
+
+    run = publish.Publisher.run
+
+    def named_run(self):
+        name_os_thread("live-publisher")
+        run(self)
+
+    publish.Publisher.run = named_run
+    server.main()
+
+
+def name_os_thread(name):
+    """PR_SET_NAME (Linux) for the calling thread."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)
 
 
 # -- 1. latency -------------------------------------------------------------------
@@ -364,16 +395,16 @@ def cpu_delta(before, after):
 
 
 def render_cost(repeat):
-    """What one round of the publisher renders when every kind of page is
-    open (list, live overview + banner, live task table), timed in this
-    process on the bench database, which the server has filled."""
-    from snapshots.live.publish import render_banner, render_view
+    """What one round of the publisher renders when every kind of page the
+    bench opens is open (list, live overview with its banner, live task
+    table), timed in this process on the bench database, which the server
+    has filled."""
+    from snapshots.live.topics import BY_NAME
 
     def round_():
-        render_view("/")
-        render_view("/snapshots/live/")
-        render_banner("live")
-        render_view("/snapshots/live/tasks/")
+        for name in TOPICS:
+            if name:
+                BY_NAME[name].message()
 
     times = []
     for _ in range(repeat):
@@ -404,6 +435,9 @@ def ms(seconds):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2:])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--clients-worker":
         ws_url, origin, count, read = sys.argv[2:6]
         clients_worker(ws_url, origin, int(count), read == "1")

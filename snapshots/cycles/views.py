@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from snapshots.cycles import drawing, service
 from snapshots.cycles.finder import score_parts
 from snapshots.cycles.report import participant_chains, render_report
-from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.pages.views.common import render_fragment, render_page, scoped_page
 from snapshots.scope import ScopeNotFound, resolve_scope
 
 
@@ -143,12 +143,22 @@ def candidate_views(scope, result):
     return views
 
 
+# The banner and the report are pushed with the list: an open live cycles
+# page is where a user waits for the deadlock.
+PAGE_PARTIALS = ("cycle-list", "cycle-report", "scope-banner")
+
+
 @scoped_page
 def cycles_page(request):
-    scope = request.snapshot_scope
+    context = cycles_context(request.snapshot_scope)
+    return render_page(request, "cycles/page.html", context, partial=PAGE_PARTIALS)
+
+
+def cycles_context(scope):
     result = service.cycle_result(scope)
     report = render_report(result, service.scope_label(scope))
-    context = {
+    summary = service.summarize(result)
+    return {
         "scope": scope,
         "active": "cycles",
         "result": result,
@@ -157,6 +167,11 @@ def cycles_page(request):
         "report_cut": len(report) > MAX_REPORT_CHARS,
         "cycle_count": len(result["candidates"]),
         "candidates_more": max(0, len(result["candidates"]) - MAX_CANDIDATES_SHOWN),
-        "summary": service.summarize(result),
+        "summary": summary,
+        "cycles": summary,  # for the banner (pages/_scope_banner.html)
     }
-    return render_page(request, "cycles/page.html", context, partial="cycle-list")
+
+
+def cycles_fragment(scope):
+    """The page's htmx fragment (list, report, banner); pushed live."""
+    return render_fragment("cycles/page.html", PAGE_PARTIALS, cycles_context(scope))

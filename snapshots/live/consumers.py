@@ -148,12 +148,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         try:
             # Not thread-sensitive: a big snapshot must not hold up the one
             # thread every other consumer's database calls go through.
-            # Counted as serving, like a POST: the publisher renders less
-            # while it runs (publish.RenderBudget).
-            with publish.server_activity.serving():
-                result = await database_sync_to_async(agents.ingest_reply, thread_sensitive=False)(
-                    self.channel_name, self.agent, message
-                )
+            result = await database_sync_to_async(agents.ingest_reply, thread_sensitive=False)(
+                self.channel_name, self.agent, message
+            )
         except IngestError as err:
             await self.send_error(err, snapshot_id=snapshot_id)
             return

@@ -15,6 +15,7 @@ from snapshots.api.views import read_view
 from snapshots.auth import AuthError, bearer_token, check_authorization
 from snapshots.live import pull
 from snapshots.models import Agent
+from snapshots.pages.views.common import render_fragment, render_page
 
 
 def json_response(data, status=200):
@@ -88,8 +89,8 @@ async def jump_now(request):
     try:
         result = await pull.run_pull(timeout_ms)
     except pull.PullRefused as err:
-        if request.htmx:
-            return render(request, "live/_jump_result.html", {"refused": str(err)}, status=409)
+        # JSON for the header's button too, like every other error: live.js
+        # shows any error's message the same way.
         return json_error(409, str(err))
     if request.htmx:
         return render(request, "live/_jump_result.html", {"result": result, **result.counts()})
@@ -126,6 +127,9 @@ def agents_api(request):
 @vary_on_headers("HX-Request")
 def agents_page(request):
     context = {"active": "agents", "agents": agent_list()}
-    if request.htmx and not request.htmx.boosted:
-        return render(request, "live/_agents.html", context)
-    return render(request, "live/agents.html", context)
+    return render_page(request, "live/agents.html", context, partial="agents-table")
+
+
+def agents_fragment():
+    """The agents table; pushed live."""
+    return render_fragment("live/agents.html", "agents-table", {"agents": agent_list()})

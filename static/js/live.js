@@ -1,13 +1,18 @@
 // peepsweb live updates: one websocket per page to /ws/updates/.
 //
-// The server renders each change once, with the pages' own partials, and
-// sends {"event": "fragments", "topic": ..., "html": ...}: every top-level
-// element of `html` replaces the element with the same id on this page (if
-// the page has one). {"event": "snapshot", "snapshot_id": N} announces a
-// complete snapshot: a page with "follow latest" on goes there; a page
-// pinned to a numbered snapshot stays put. The indicator (#live-status) says
-// when the socket is down; it reconnects with exponential backoff and
-// jitter, and then re-reads the page's fragment in case it missed updates.
+// The header says what the page listens to (data-topics; the table is
+// snapshots/live/topics.py). The server renders each change once, with the
+// pages' own partials, and sends {"event": "fragments", "topic": ..., "html":
+// ...}: every top-level element of `html` replaces the element with the same
+// id on this page. That html is the page's fragment for its URL without a
+// query string, so a page with one (filtered, sorted, a later page) re-reads
+// its own fragment instead. {"event": "changed", "topic": ...} goes to pages
+// that are not pushed their fragment: they show "new data: refresh".
+// {"event": "snapshot", "snapshot_id": N} announces a complete snapshot: a
+// page with "follow latest" on goes there; a page pinned to a numbered
+// snapshot stays put. The indicator (#live-status) says when the socket is
+// down; it reconnects with exponential backoff and jitter, and then catches
+// up (re-reads the fragment, or shows "new data") in case it missed updates.
 (function () {
   "use strict";
 
@@ -20,6 +25,8 @@
   var topics = status.getAttribute("data-topics") || "";
   var scopeKey = status.getAttribute("data-scope") || "";
   var urlScope = status.getAttribute("data-url-scope") || "";
+  var pushed = status.getAttribute("data-on-update") !== "notice";
+  var stale = document.getElementById("live-stale");
   var follow = document.getElementById("live-follow");
   var socket = null;
   var attempt = 0;
@@ -52,7 +59,7 @@
       everOpen = true;
       attempt = 0;
       show("live", "live");
-      if (missed && topics) refresh();
+      if (missed && topics) catchUp();
     };
     socket.onmessage = function (ev) { handle(ev.data); };
     socket.onclose = function () {
@@ -76,10 +83,10 @@
     var msg;
     try { msg = JSON.parse(text); } catch (e) { return; }
     if (msg.event === "fragments") {
-      // The server renders the task table unfiltered; a filtered or paged
-      // table asks for its own rows instead.
-      if (msg.topic === "tasks" && location.search) refresh();
+      if (location.search) refresh();
       else swapFragments(msg.html);
+    } else if (msg.event === "changed") {
+      showStale();
     } else if (msg.event === "hello") {
       // Only noted: opening an older snapshot on purpose must not bounce
       // the user away, even in a tab that follows.
@@ -100,14 +107,28 @@
     return active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
   }
 
+  function catchUp() {
+    if (pushed) refresh();
+    else showStale();
+  }
+
+  function showStale() {
+    if (stale) stale.hidden = false;
+  }
+
   function swapFragments(html) {
     if (!html) return;
     var template = document.createElement("template");
     template.innerHTML = html;
-    Array.prototype.forEach.call(template.content.children, function (el) {
+    // A copy: `children` is live, and each swap moves an element out of it.
+    Array.from(template.content.children).forEach(function (el) {
       if (!el.id) return;
       var old = document.getElementById(el.id);
-      if (!old) return;
+      if (!old) {
+        // Every id a topic swaps is on its pages (tests/live/test_topics.py).
+        console.warn("peepsweb live: no #" + el.id + " on this page");
+        return;
+      }
       if (typingIn(old)) {
         deferred[el.id] = el; // do not wipe what the user is typing; swap on blur
         return;
@@ -181,12 +202,36 @@
 
   // -- Jump to now --------------------------------------------------------------
 
-  // A refused pull (409: one in flight, or no agent) still has a message to show.
+  // Success swaps the server's summary in. Any error says why in the same
+  // place: the server's {"error": ...} (409: no agent is connected, or a
+  // pull is in flight; 403: the CSRF check; 401: a token), else the status
+  // (a proxy's 502), and a request that got no answer says so.
+  var jumpResult = document.getElementById("jump-result");
+
+  function showJump(text) {
+    var badge = document.createElement("span");
+    badge.className = "badge warn";
+    badge.textContent = "Jump to now: " + text; // text, never HTML
+    jumpResult.replaceChildren(badge);
+  }
+
+  function errorText(xhr) {
+    try {
+      var body = JSON.parse(xhr.responseText);
+      if (body && typeof body.error === "string" && body.error) return body.error;
+    } catch (e) { /* not JSON */ }
+    return "the server answered " + xhr.status + (xhr.statusText ? " " + xhr.statusText : "");
+  }
+
   document.addEventListener("htmx:beforeSwap", function (ev) {
-    if (ev.detail.xhr.status === 409 && ev.detail.elt.closest("[data-live-jump]")) {
-      ev.detail.shouldSwap = true;
-      ev.detail.isError = false;
-    }
+    if (ev.detail.target !== jumpResult || ev.detail.xhr.status < 400) return;
+    ev.detail.shouldSwap = false;
+    ev.detail.isError = false;
+    showJump(errorText(ev.detail.xhr));
+  });
+
+  document.addEventListener("htmx:sendError", function (ev) {
+    if (ev.target.closest && ev.target.closest("[data-live-jump]")) showJump("the server did not answer");
   });
 
   connect();

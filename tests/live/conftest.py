@@ -18,6 +18,8 @@ def in_memory_layer(settings):
     # Changing the setting makes channels build a new layer: no message or
     # group survives from one test (and its event loop) to the next.
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Tests wait for the publisher (settled()), not for its pacing interval.
+    settings.PEEPSWEB_LIVE_INTERVAL_S = 0.01
 
 
 async def settled():

@@ -24,10 +24,15 @@ def snapshot_id(example_snapshot):
     [
         ("/", "list"),
         ("/?page=1", "list"),
-        ("/snapshots/live/", "overview"),
         ("/snapshots/live/tasks/", "tasks"),
-        ("/snapshots/live/backtraces/", ""),
+        ("/?page=2", "list"),  # re-reads its own page (its URL has a query)
+        ("/snapshots/live/", "overview"),
+        ("/snapshots/live/cycles/", "cycles"),
+        ("/snapshots/live/backtraces/", "live"),
+        ("/snapshots/live/graph/?node=task:persona-scheduler-777:1", "live"),
+        ("/snapshots/live/kinds/", "live"),
         ("/agents/", "agents"),
+        ("/snapshots/latest/", ""),
     ],
 )
 def test_each_page_listens_to_what_it_shows(client, snapshot_id, path, topics):
@@ -44,6 +49,7 @@ def test_a_numbered_snapshot_page_listens_to_no_live_fragment_and_offers_follow(
         "data-state": "connecting",
         "data-ws-path": "/ws/updates/",
         "data-topics": "",
+        "data-on-update": "swap",
         "data-scope": str(snapshot_id),
         "data-url-scope": str(snapshot_id),
     }

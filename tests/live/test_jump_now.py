@@ -340,10 +340,11 @@ async def test_the_header_button_gets_a_fragment_with_the_counts():
     assert f"#{sid}: 1/1 responded" in html
 
 
-async def test_the_header_button_shows_why_a_pull_was_refused():
+async def test_the_header_button_gets_a_refusal_as_the_json_error_scripts_get():
+    # live.js shows any error's message in the header (tests/live/test_live_pages.py).
     response = await AsyncClient().post("/api/v1/jump-now", headers={"HX-Request": "true"})
     assert response.status_code == 409
-    assert "Jump to now: no agent is connected" in response.content.decode()
+    assert response.json() == {"error": "no agent is connected", "path": ""}
 
 
 async def test_a_browser_needs_the_csrf_token_and_a_script_the_bearer_token():

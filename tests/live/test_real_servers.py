@@ -11,30 +11,8 @@ from peepsweb_client.agent import Agent
 
 from snapshots.models import Agent as AgentRow
 from snapshots.models import ProcessSnapshot, Snapshot
+from tests.live.servers import not_reloaded, open_live, post
 from tests.support.examples import read_example
-
-
-def post(server, doc):
-    request = urllib.request.Request(
-        server.url + "/api/v1/snapshots",
-        data=json.dumps(doc).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 201
-        return json.loads(response.read())["snapshot_id"]
-
-
-def open_live(page, url):
-    """Open `url` and wait until its update socket is connected; marks the
-    window so that a reload would show (the mark would be gone)."""
-    page.goto(url)
-    page.wait_for_selector('#live-status[data-state="live"]')
-    page.evaluate("window.__not_reloaded = true")
-
-
-def not_reloaded(page):
-    return page.evaluate("window.__not_reloaded === true")
 
 
 def agent_for(server, name):

@@ -84,8 +84,9 @@ class DaphneServer:
         _stop(self.process)
 
 
-def start_daphne(env, log_path, timeout=60.0):
+def start_daphne(env, log_path, timeout=60.0, command=None):
     """Start daphne on a free loopback port and wait until it answers HTTP.
+    `command` replaces `python -m peepsweb.server` (bench/live.py wraps it).
 
     The test process binds and listens on the socket itself and hands it over
     with --fd, so no other process can grab the port between choosing and
@@ -99,8 +100,8 @@ def start_daphne(env, log_path, timeout=60.0):
         process = subprocess.Popen(
             # peepsweb.server is daphne with request bodies held to the limit
             # as they arrive: what scripts/serve runs.
-            [sys.executable, "-m", "peepsweb.server", "--fd", str(listener.fileno())]
-            + ["peepsweb.asgi:application"],
+            (command or [sys.executable, "-m", "peepsweb.server"])
+            + ["--fd", str(listener.fileno()), "peepsweb.asgi:application"],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -2,8 +2,9 @@
 
 from functools import wraps
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
@@ -44,11 +45,23 @@ def scoped_page(view):
 
 
 def render_page(request, template, context, partial=None):
-    """Render the full page, or only `template#partial` for an htmx request
-    that targets it. The page includes the very same partial, so both bodies
-    come from one piece of markup."""
+    """Render the full page, or only its htmx fragment (render_fragment:
+    `partial`, a name or a tuple of names) for an htmx request. The page
+    includes the very same partials, so both bodies come from one piece of
+    markup."""
     context.setdefault("scope", getattr(request, "snapshot_scope", None))
-    context.setdefault("state_classes", STATE_CLASSES)
     if partial and request.htmx and not request.htmx.boosted:
-        return render(request, f"{template}#{partial}", context)
+        return HttpResponse(render_fragment(template, partial, context, request))
+    context.setdefault("state_classes", STATE_CLASSES)
     return render(request, template, context)
+
+
+def render_fragment(template, partials, context, request=None):
+    """A page's htmx fragment: `template#name` for each of `partials`, in
+    order, with `fragment` set in the context. The live publisher pushes
+    the same function's output (snapshots/live/topics.py), without a
+    request: what a page gets live is what htmx gets for its URL."""
+    if isinstance(partials, str):
+        partials = (partials,)
+    context = {"state_classes": STATE_CLASSES, **context, "fragment": True}
+    return "".join(render_to_string(f"{template}#{name}", context, request) for name in partials)

@@ -1,20 +1,28 @@
 """The node inspector and the plain-text download of pending traces."""
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.utils.text import slugify
 
 from snapshots import queries
+from snapshots.models import ProcessSnapshot
 from snapshots.pages import integrations, kinds
 from snapshots.pages.traces import readable_attrs, trace_as_text
 from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.scope import HAS_DATA
+from snapshots.templatetags.peeps import node_path
 
 
 def _detail_or_404(scope, node_id):
     try:
         return queries.node_detail(scope, node_id)
     except queries.NodeNotFound:
-        where = "the live view" if scope.is_live else f"snapshot {scope.key}"
-        raise Http404(f"No node {node_id!r} in {where}.") from None
+        raise _not_found(scope, node_id) from None
+
+
+def _not_found(scope, node_id):
+    where = "the live view" if scope.is_live else f"snapshot {scope.key}"
+    return Http404(f"No node {node_id!r} in {where}.")
 
 
 @scoped_page
@@ -24,7 +32,13 @@ def node(request, node_id):
 
 def _node(request, node_id):
     scope = request.snapshot_scope
-    detail = _detail_or_404(scope, node_id)
+    try:
+        detail = queries.node_detail(scope, node_id)
+    except queries.NodeNotFound:
+        left = _left_live_view(request, node_id) if scope.is_live else None
+        if left is None:
+            raise _not_found(scope, node_id) from None
+        return left
     n = detail.node
     captured_ns = n.process.captured_at_ns
     traces = [dict(t, text=trace_as_text(n, t)) for t in detail.pending_traces]
@@ -39,6 +53,34 @@ def _node(request, node_id):
     }
     context["in_cycle"] = n.node_id in context["cycle_members"]
     return render_page(request, "pages/node.html", context)
+
+
+def _left_live_view(request, node_id):
+    """A 404 page for a node that is not in the live view but was captured
+    before: it says why (its process went quiet, or its newest capture does
+    not have it) and links to the node's last capture. None if the live view
+    has the node, or no capture ever did."""
+    scope = request.snapshot_scope
+    # Node ids are `{kind}:{proc_key}:{rest}`: only that process's captures
+    # can hold it, and (process, node_id) is indexed.
+    parts = node_id.split(":", 2)
+    if len(parts) < 3:
+        return None
+    captures = ProcessSnapshot.objects.filter(proc_key=parts[1], status__in=HAS_DATA)
+    last = captures.filter(nodes__node_id=node_id).order_by("-id").first()
+    if last is None:
+        return None
+    context = {
+        "node_id": node_id,
+        "proc_key": parts[1],
+        "last": last,
+        "last_url": node_path(last.snapshot_id, node_id),
+        "process_live": captures.filter(id__in=scope.process_ids).exists(),
+        "window_s": settings.PEEPSWEB_LIVE_WINDOW_S,
+    }
+    response = render_page(request, "pages/node_left_live.html", context)
+    response.status_code = 404
+    return response
 
 
 @scoped_page

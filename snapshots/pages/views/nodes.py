@@ -14,7 +14,7 @@ from snapshots import queries
 from snapshots.pages import integrations
 from snapshots.pages import kinds as kind_tables
 from snapshots.pages.formatting import format_duration_ns
-from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.pages.views.common import render_fragment, render_page, scoped_page
 from snapshots.states import STATE_CLASSES
 from snapshots.templatetags.peeps import node_path
 
@@ -45,13 +45,13 @@ def _raw_states(scope):
     return states
 
 
-def _node_page(request, **fixed):
+def _node_page(scope, query, **fixed):
     """node_page over the URL's filters; a bad filter becomes a message shown
     above an empty table (status 400) instead of an error page."""
-    params = queries.node_page_kwargs(request.GET)
+    params = queries.node_page_kwargs(query)
     params.update(fixed)
     try:
-        return queries.node_page(request.snapshot_scope, **params), None
+        return queries.node_page(scope, **params), None
     except queries.QueryError as e:
         empty = queries.Page(items=[], total=0, page=1, per_page=queries.DEFAULT_PER_PAGE)
         return empty, e
@@ -95,8 +95,7 @@ def task_rows(scope, nodes, wakers, cycle_members):
     return rows
 
 
-def _filter_context(request):
-    get = request.GET
+def _filter_context(scope, get):
     return {
         "q": get.get("q", ""),
         "sort": get.get("sort", ""),
@@ -105,17 +104,25 @@ def _filter_context(request):
         "selected_processes": get.getlist("process"),
         "per_page": get.get("per_page", ""),
         "per_page_choices": PER_PAGE_CHOICES,
-        "processes": list(request.snapshot_scope.processes()),
+        "processes": list(scope.processes()),
     }
 
 
 @scoped_page
 def tasks(request):
-    scope = request.snapshot_scope
-    page, error = _node_page(request, kind="task")
+    context = tasks_context(request.snapshot_scope, request.GET)
+    response = render_page(request, "pages/tasks.html", context, partial="task-table")
+    if context["error"]:
+        response.status_code = 400
+    return response
+
+
+def tasks_context(scope, query):
+    page, error = _node_page(scope, query, kind="task")
     cycles = integrations.cycle_context(scope)
     wakers = queries.node_briefs(scope, [n.last_waker for n in page.items])
-    context = {
+    return {
+        "scope": scope,
         "active": "tasks",
         "page": page,
         "rows": task_rows(scope, page.items, wakers, cycles["cycle_members"]),
@@ -123,12 +130,13 @@ def tasks(request):
         "columns": TASK_COLUMNS,
         "raw_states": _raw_states(scope),
         **cycles,
-        **_filter_context(request),
+        **_filter_context(scope, query),
     }
-    response = render_page(request, "pages/tasks.html", context, partial="task-table")
-    if error:
-        response.status_code = 400
-    return response
+
+
+def tasks_fragment(scope, query):
+    """The task table's htmx fragment for `query`; pushed live for no query."""
+    return render_fragment("pages/tasks.html", "task-table", tasks_context(scope, query))
 
 
 @scoped_page
@@ -146,7 +154,7 @@ def kind_table(request, kind):
     kind_counts = queries.kind_counts(scope)
     group = kind_tables.GROUPS.get(kind) or kind_tables.GROUPS.get(kind_tables.group_of(kind))
     raw_kinds = kind_tables.kinds_in(kind, kind_counts)
-    page, error = _node_page(request, kind=raw_kinds)
+    page, error = _node_page(scope, request.GET, kind=raw_kinds)
     columns = kind_tables.columns_for(group, page.items)
     rows = [
         {
@@ -167,7 +175,7 @@ def kind_table(request, kind):
         "error": error,
         "columns": columns,
         "kind_links": kind_tables.kind_links(kind_counts),
-        **_filter_context(request),
+        **_filter_context(scope, request.GET),
     }
     response = render_page(request, "pages/kind_table.html", context, partial="node-table")
     if error:
