@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from snapshots.ingest import ingest_document
 from tests.support.examples import example_names, read_example
 from tests.support.processes import (
     missing_tool,
@@ -89,8 +90,6 @@ def example_document():
 @pytest.fixture
 def example_snapshot(db):
     """example_snapshot("rpc_frontend", **ingest_kwargs) -> the stored ProcessSnapshot."""
-    # Imported here: conftest must load even while snapshots.ingest is broken.
-    from snapshots.ingest import ingest_document
 
     def ingest(name, **kwargs):
         return ingest_document(read_example(name), **kwargs)

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from snapshots.api import views
+from snapshots.api import ingest, views
 
 
 @csrf_exempt  # POST comes from instrumented processes, never from a browser form
@@ -9,10 +9,7 @@ def snapshots_collection(request):
     """One URL, two owners: GET lists snapshots (views.py, read API), POST
     ingests one (ingest.py, ingest area). Only the method is looked at here."""
     if request.method == "POST":
-        # Imported here so this module stays importable whatever state ingest is in.
-        from snapshots.api.ingest import post_snapshot
-
-        return post_snapshot(request)
+        return ingest.post_snapshot(request)
     if request.method not in ("GET", "HEAD"):
         return views.json_error(
             405, f"method {request.method} not allowed", "", headers={"Allow": "GET, HEAD, POST"}

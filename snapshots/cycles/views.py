@@ -1,10 +1,10 @@
 """Deadlock candidates: the API (JSON and text report) and the Cycles page."""
 
+import functools
 from functools import wraps
 
 import orjson
 from django.http import HttpResponse
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from snapshots.cycles import drawing, service
@@ -12,6 +12,7 @@ from snapshots.cycles.finder import score_parts
 from snapshots.cycles.report import participant_chains, render_report
 from snapshots.pages.views.common import render_fragment, render_page, scoped_page
 from snapshots.scope import ScopeNotFound, resolve_scope
+from snapshots.templatetags.peeps import node_path
 
 
 def json_response(data, status=200, headers=None):
@@ -64,19 +65,9 @@ MAX_MEMBERS = 500
 MAX_REPORT_CHARS = 200_000
 
 
-def _node_link(scope_key):
-    def link(node_id):
-        try:
-            return reverse("pages:node", args=[scope_key, node_id])
-        except NoReverseMatch:  # the pages area is not there, or the id cannot be routed
-            return None
-
-    return link
-
-
 def candidate_views(scope, result):
     """What the page shows per candidate (all plain data; the template escapes)."""
-    link = _node_link(scope.key)
+    link = functools.partial(node_path, scope.key)
     nodes = result.get("nodes", {})
     details = result.get("details") or []
     views = []

@@ -3,14 +3,11 @@
 `<scope>` is a snapshot id, `latest` or `live` (snapshots.scope.resolve_scope).
 Node ids contain ':' and may contain '/', so they use the `path` converter and
 their routes come after every fixed-suffix route of the same prefix.
-
-Other areas add their page routes here (additively), e.g. the graph view:
-    path("snapshots/<str:scope>/graph/", graph.graph, name="graph"),
 """
 
 from django.urls import path
 
-from snapshots.pages import graph as graph_page  # the graph view's own module
+from snapshots.pages import graph as graph_page
 from snapshots.pages.views import backtraces, inspector, nodes, problems, snapshots
 
 app_name = "pages"
