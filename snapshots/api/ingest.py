@@ -7,8 +7,7 @@ snapshots/api/urls.py, which shares the URL with the GET snapshot list.
 
 import time
 
-from django.http import JsonResponse
-
+from snapshots.api.views import json_error, json_response
 from snapshots.auth import AuthError, check_authorization
 from snapshots.ingest import IngestError, ingest_document, response_body
 from snapshots.ingest.body import decode_json, read_body
@@ -31,13 +30,13 @@ def post_snapshot(request):
         del doc
         timer.lap("ingest")
     except AuthError as exc:
-        response = JsonResponse({"error": exc.message, "path": ""}, status=exc.status)
+        response = json_error(exc.status, exc.message)
         if exc.status == 401:
             response["WWW-Authenticate"] = 'Bearer realm="peepsweb ingest"'
         return response
     except IngestError as exc:
         return error_response(exc)
-    response = JsonResponse(response_body(proc), status=201)
+    response = json_response(response_body(proc), status=201)
     response["Location"] = f"/api/v1/snapshots/{proc.snapshot_id}"
     # Where the time went (browser devtools and bench/ingest.py show it);
     # "announce" is the process_snapshot_stored listeners (live updates).
@@ -82,7 +81,7 @@ def _read_document(request, timer):
 
 
 def error_response(exc):
-    response = JsonResponse(exc.as_json(), status=exc.status)
+    response = json_error(exc.status, exc.message, exc.path)
     if exc.status == 503:
         response["Retry-After"] = str(RETRY_AFTER_S)
     return response

@@ -11,9 +11,7 @@ def snapshots_collection(request):
     if request.method == "POST":
         return ingest.post_snapshot(request)
     if request.method not in ("GET", "HEAD"):
-        return views.json_error(
-            405, f"method {request.method} not allowed", "", headers={"Allow": "GET, HEAD, POST"}
-        )
+        return views.method_not_allowed(request, ("GET", "HEAD", "POST"))
     return views.snapshot_list(request)
 
 

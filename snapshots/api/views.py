@@ -26,6 +26,13 @@ def json_error(status, message, path="", headers=None):
     return json_response({"error": message, "path": path}, status=status, headers=headers)
 
 
+def method_not_allowed(request, allowed):
+    """The JSON 405 of every JSON endpoint; `allowed` is the Allow header's list."""
+    return json_error(
+        405, f"method {request.method} not allowed", "", headers={"Allow": ", ".join(allowed)}
+    )
+
+
 def read_view(view):
     """GET/HEAD only, and read errors become JSON: unknown snapshot or node
     404, bad parameter 400."""
@@ -37,9 +44,7 @@ def read_view(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method not in ("GET", "HEAD"):
-            return json_error(
-                405, f"method {request.method} not allowed", "", headers={"Allow": "GET, HEAD"}
-            )
+            return method_not_allowed(request, ("GET", "HEAD"))
         try:
             return view(request, *args, **kwargs)
         except ScopeNotFound as e:

@@ -1,54 +1,28 @@
 """Deadlock candidates: the API (JSON and text report) and the Cycles page."""
 
 import functools
-from functools import wraps
 
-import orjson
 from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
+from snapshots.api.views import json_response, read_view
 from snapshots.cycles import drawing, service
 from snapshots.cycles.finder import score_parts
 from snapshots.cycles.report import participant_chains, render_report
 from snapshots.pages.views.common import render_fragment, render_page, scoped_page
-from snapshots.scope import ScopeNotFound, resolve_scope
+from snapshots.scope import resolve_scope
 from snapshots.templatetags.peeps import node_path
 
 
-def json_response(data, status=200, headers=None):
-    body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-    return HttpResponse(body, status=status, content_type="application/json", headers=headers)
-
-
-def api_view(view):
-    """GET/HEAD only; `{id}` resolved into a Scope or a JSON 404."""
-
-    @csrf_exempt  # read-only: other methods get the JSON 405 below, not a CSRF 403
-    @wraps(view)
-    def wrapper(request, scope):
-        if request.method not in ("GET", "HEAD"):
-            return json_response(
-                {"error": f"method {request.method} not allowed", "path": ""},
-                status=405,
-                headers={"Allow": "GET, HEAD"},
-            )
-        try:
-            resolved = resolve_scope(scope)
-        except ScopeNotFound as e:
-            return json_response({"error": str(e), "path": "id"}, status=404)
-        return view(request, resolved)
-
-    return wrapper
-
-
-@api_view
+# read_view: GET/HEAD only, and an unknown `{id}` is the API's JSON 404.
+@read_view
 def cycles_api(request, scope):
-    return json_response(service.cycles_json(scope))
+    return json_response(service.cycles_json(resolve_scope(scope)))
 
 
-@api_view
+@read_view
 def cycles_text(request, scope):
     """The text report; a download unless ?inline=1 (handy with curl or a browser tab)."""
+    scope = resolve_scope(scope)
     response = HttpResponse(service.report_text(scope), content_type="text/plain; charset=utf-8")
     if request.GET.get("inline") != "1":
         name = "live" if scope.is_live else f"snapshot-{scope.key}"
