@@ -8,12 +8,12 @@ message, path); nothing of a rejected body is stored. The HTTP view, the
 `ingest` command and the agent websocket all come through here.
 """
 
-import gc
 import logging
 import time
 
 from django.db import InterfaceError, OperationalError
 
+from snapshots.gc_pause import paused_gc
 from snapshots.ingest.errors import IngestError
 from snapshots.ingest.events import document_identity, record_error
 from snapshots.ingest.store import store_parsed
@@ -30,15 +30,14 @@ def ingest_document(doc, *, source="http"):
     identity = document_identity(doc)  # before parse_document takes the document over
     # Ingest makes hundreds of thousands of small objects and no reference
     # cycles; the cyclic GC would rescan all of them again and again.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        started = time.perf_counter()
-        parsed = parse_document(doc)
-        validated = time.perf_counter() - started
-        proc = store_parsed(parsed)
-        del parsed
-        proc.timings = {"validate": validated, **proc.timings}
+        with paused_gc():
+            started = time.perf_counter()
+            parsed = parse_document(doc)
+            validated = time.perf_counter() - started
+            proc = store_parsed(parsed)
+            del parsed
+            proc.timings = {"validate": validated, **proc.timings}
     except IngestError as exc:
         record_error(exc, source=source, identity=identity)
         raise
@@ -46,9 +45,6 @@ def ingest_document(doc, *, source="http"):
         # The database is down or locked: the sender should retry, not give up.
         log.warning("storage unavailable, answering 503 to a %s ingest: %s", source, exc)
         raise IngestError(503, f"storage unavailable: {exc}".strip()[:300], "") from exc
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     prune_after_ingest()
     return proc
 
