@@ -22,11 +22,13 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import batched
 
 from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
+from snapshots.queries import IN_BATCH
 from snapshots.states import state_class
 
 logger = logging.getLogger(__name__)
@@ -35,8 +37,6 @@ MAX_DEPTH = 6
 # Stop counting a graph that is too big once this many nodes were seen, so a
 # hub with 100,000 waiters costs a bounded amount of work.
 COUNT_LIMIT_FACTOR = 10
-# Keeps each `IN (...)` under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 500
 COLOUR_MODES = ("state", "process", "cycle")
 
 _ENDPOINT_KIND = re.compile(r"^(?P<base>[a-z0-9-]+(?:_[a-z0-9-]+)*)_(?P<end>tx|rx)$")
@@ -188,12 +188,6 @@ def _node_rows(queryset):
     return {r["node_id"]: r for r in rows}
 
 
-def _chunks(items):
-    items = list(items)
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
-
-
 class _Walker:
     """Edge and node look-ups for one scope, by batches of node ids."""
 
@@ -213,7 +207,7 @@ class _Walker:
         query: more means the graph is too big anyway (`truncated`)."""
         pairs = set()
         local = self.scope.local_edges()
-        for chunk in _chunks(ids):
+        for chunk in batched(ids, IN_BATCH):
             for side in ("src", "dst"):
                 found = list(
                     local.filter(**{f"{side}__in": chunk}).values_list("src", "dst")[: self.limit]
@@ -230,7 +224,7 @@ class _Walker:
         ids = set(ids)
         pairs = set()
         local = self.scope.local_edges()
-        for chunk in _chunks(sources):
+        for chunk in batched(sources, IN_BATCH):
             pairs.update(local.filter(src__in=chunk, dst__in=ids).values_list("src", "dst"))
         for node_id in sources:
             pairs.update((node_id, dst) for dst in self.cross_out.get(node_id, ()) if dst in ids)
@@ -238,7 +232,7 @@ class _Walker:
 
     def rows(self, ids):
         found = {}
-        for chunk in _chunks(ids):
+        for chunk in batched(ids, IN_BATCH):
             found.update(_node_rows(self.scope.nodes().filter(node_id__in=chunk)))
         return found
 
@@ -254,7 +248,7 @@ class _Walker:
             if options.merge_rpc and row["kind"] in ("request", "response") and row["attr_corr"]:
                 keys.add(row["attr_corr"])
         found = self.rows(wanted) if wanted else {}
-        for chunk in _chunks(keys):
+        for chunk in batched(keys, IN_BATCH):
             found.update(
                 _node_rows(
                     self.scope.nodes().filter(

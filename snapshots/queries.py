@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import batched
 
 import re2
 from django.conf import settings
@@ -42,6 +43,9 @@ MAX_PAGE = 1_000_000
 MAX_Q_CHARS = 512
 # Per node in the inspector: a lock with 50,000 waiters must not produce a
 # 50,000-row page. Totals are always reported beside the capped lists.
+# Ids per `__in` list of a look-up by id: a bounded SQL statement (SQLite
+# allows 999 parameters by default) in few round trips.
+IN_BATCH = 500
 EDGE_LIST_CAP = 500
 WAKE_SOURCE_CAP = 200
 WAKE_EVENT_CAP = 50
@@ -624,8 +628,8 @@ def node_briefs(scope, node_ids):
     those present in the scope."""
     node_ids = [n for n in set(node_ids) if n]
     out = {}
-    for i in range(0, len(node_ids), 500):
-        rows = scope.nodes().filter(node_id__in=node_ids[i : i + 500]).values(*NODE_BRIEF_FIELDS)
+    for batch in batched(node_ids, IN_BATCH):
+        rows = scope.nodes().filter(node_id__in=batch).values(*NODE_BRIEF_FIELDS)
         for r in rows:
             # Only tasks have a state; say so with None rather than "".
             r["state"] = r["state"] or None
@@ -767,10 +771,9 @@ def _trace_dicts(rows):
         keys.update(k for k in map(_frame_key, t["frame_ids"] or []) if k is not None)
     texts = {}
     for process_id, keys in wanted.items():
-        keys = sorted(keys)
-        for i in range(0, len(keys), 500):
+        for batch in batched(sorted(keys), IN_BATCH):
             for key, text in Frame.objects.filter(
-                process_id=process_id, frame_key__in=keys[i : i + 500]
+                process_id=process_id, frame_key__in=batch
             ).values_list("frame_key", "text"):
                 texts[(process_id, key)] = text
     return [
@@ -971,12 +974,9 @@ def _task_nodes(rows):
         wanted.setdefault(row["process_id"], set()).add(row["task_id"])
     found = {}
     for process_id, task_ids in wanted.items():
-        task_ids = sorted(task_ids)
-        for i in range(0, len(task_ids), 500):
+        for batch in batched(sorted(task_ids), IN_BATCH):
             pairs = (
-                Node.objects.filter(
-                    process_id=process_id, kind="task", task_id__in=task_ids[i : i + 500]
-                )
+                Node.objects.filter(process_id=process_id, kind="task", task_id__in=batch)
                 .order_by("id")
                 .values_list("task_id", "node_id")
             )

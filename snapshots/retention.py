@@ -19,6 +19,7 @@ a pooled connection.
 """
 
 import logging
+from itertools import batched
 
 from django.conf import settings
 from django.db import DatabaseError, connection, models, transaction
@@ -29,6 +30,7 @@ from snapshots.models import IngestEvent, ProcessSnapshot, Snapshot
 
 log = logging.getLogger(__name__)
 CHUNK = 50  # snapshots per transaction: short locks, bounded IN lists
+IN_LIST = 500  # rows per DELETE/UPDATE ... IN (...)
 # PostgreSQL: dropping a big capture's partition locks its parent table
 # against every reader, and an ingest attaching one locks the default
 # partition. Do not queue page queries behind a prune, or wait on an
@@ -61,8 +63,8 @@ def prune_snapshots(keep=None, *, wait=True):
     prune is deleting: wait for it, or with wait=False stop there."""
     ids = snapshots_to_prune(keep)
     deleted = 0
-    for start in range(0, len(ids), CHUNK):
-        count = delete_snapshots(ids[start : start + CHUNK], wait=wait)
+    for chunk in batched(ids, CHUNK):
+        count = delete_snapshots(chunk, wait=wait)
         if count is None:
             log.debug("another prune is deleting; this one skips its turn")
             break
@@ -158,7 +160,7 @@ def _delete_or_detach(cursor, model, column, on_delete, parent_ids):
     if on_delete is models.CASCADE:
         _delete_where_in(cursor, table, column, parent_ids)
     elif on_delete is models.SET_NULL:
-        for chunk in _chunks(parent_ids):
+        for chunk in batched(parent_ids, IN_LIST):
             cursor.execute(
                 f"UPDATE {_qn(table)} SET {_qn(column)} = NULL "
                 f"WHERE {_qn(column)} IN ({', '.join(['%s'] * len(chunk))})",
@@ -170,19 +172,13 @@ def _delete_or_detach(cursor, model, column, on_delete, parent_ids):
 def _delete_where_in(cursor, table, column, values):
     """Returns how many rows were deleted."""
     deleted = 0
-    for chunk in _chunks(values):
+    for chunk in batched(values, IN_LIST):
         cursor.execute(
             f"DELETE FROM {_qn(table)} WHERE {_qn(column)} IN ({', '.join(['%s'] * len(chunk))})",
             chunk,
         )
         deleted += cursor.rowcount
     return deleted
-
-
-def _chunks(values, size=500):
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _qn(name):

@@ -34,6 +34,7 @@ The stored result (CycleReport.result, JSON text):
 """
 
 import hashlib
+from itertools import batched
 
 import orjson
 from django.conf import settings
@@ -44,6 +45,7 @@ from snapshots.cycles import explain
 from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
 from snapshots.gc_pause import paused_gc
 from snapshots.models import CycleReport, Edge, Frame, Node, PendingTrace, Snapshot
+from snapshots.queries import IN_BATCH
 
 # 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
 # 3: "details" (blocked tasks named, small components' edges) and their nodes.
@@ -51,16 +53,9 @@ VERSION = 3
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8
-IN_BATCH = 500  # for the ORM query of frame texts: few rows
 TRACES_PER_TASK = 1  # the report and page show the newest one
 FRAMES_PER_TRACE = 64
 MAX_FRAME_CHARS = 2000
-
-
-def _batches(items, size=IN_BATCH):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def fetch_edge_pairs(scope, resolved=None):
@@ -123,8 +118,7 @@ def select_in(model, fields, process_ids, key_field, keys):
             return
         size = _in_batch_size()
         procs = ", ".join(["%s"] * len(process_ids))
-        for i in range(0, len(keys), size):
-            batch = keys[i : i + size]
+        for batch in batched(keys, size):
             marks = ", ".join(["%s"] * len(batch))
             cursor.execute(
                 f"SELECT {', '.join(columns)} FROM {table}"
@@ -265,7 +259,7 @@ def _traces(scope, task_ids):
                     keys.setdefault(process_id, set()).add(fid)
     texts = {}
     for process_id, wanted in keys.items():
-        for batch in _batches(sorted(wanted)):
+        for batch in batched(sorted(wanted), IN_BATCH):
             rows = Frame.objects.filter(process_id=process_id, frame_key__in=batch)
             for key, text in rows.values_list("frame_key", "text"):
                 texts[(process_id, key)] = text[:MAX_FRAME_CHARS]

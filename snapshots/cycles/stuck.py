@@ -34,18 +34,19 @@ list) and `stuck_k`; `stuck_context(scope)` builds both.
 """
 
 from dataclasses import dataclass
+from itertools import batched
 
 from django.db.models import Q
 
 from snapshots.cycles.explain import display_name
 from snapshots.cycles.finder import NodeInfo
 from snapshots.models import Node, ProcessSnapshot, WakeEvent
+from snapshots.queries import IN_BATCH
 from snapshots.scope import HAS_DATA
 
 DEFAULT_K = 3
 LOOKBACK = 20  # captures looked at per process; streaks are reported as ">= 20"
 LIMIT = 100
-IN_BATCH = 500
 TIME_SUFFIXES = ("_ns", "_us", "_ms", "_s")
 INSTANTS = ("_at", "_since")  # before the unit: spawned_at_ns, pending_since_ns
 TIME_KEYS = {"elapsed", "age", "meta"}
@@ -106,9 +107,8 @@ def _waiting(process_id, only=None):
         rows = qs.values_list(*FIELDS).iterator(chunk_size=5000)
         return {r[0]: r for r in rows if only is None or r[0] in only}
     out = {}
-    only = sorted(only)
-    for i in range(0, len(only), IN_BATCH):
-        for r in qs.filter(node_id__in=only[i : i + IN_BATCH]).values_list(*FIELDS):
+    for batch in batched(sorted(only), IN_BATCH):
+        for r in qs.filter(node_id__in=batch).values_list(*FIELDS):
             out[r[0]] = r
     return out
 
@@ -119,9 +119,8 @@ def _woken_after(process_id, node_ids, after_ns):
         return set()
     qs = WakeEvent.objects.filter(process_id=process_id, at_ns__gt=after_ns)
     woken = set()
-    ids = sorted(node_ids)
-    for i in range(0, len(ids), IN_BATCH):
-        woken.update(qs.filter(woken__in=ids[i : i + IN_BATCH]).values_list("woken", flat=True))
+    for batch in batched(sorted(node_ids), IN_BATCH):
+        woken.update(qs.filter(woken__in=batch).values_list("woken", flat=True))
     return woken
 
 
