@@ -199,6 +199,62 @@ def main():
         CycleReport.objects.filter(snapshot_id=proc.snapshot_id).delete()
 
 
+def tarjan_components(n, indptr, indices):
+    """Iterative Tarjan over a CSR adjacency: component label per node.
+
+    The pure-Python baseline the finder's scipy step is measured against
+    (not used by peepsweb itself). An explicit stack of (node, next edge
+    position) replaces recursion, so a chain of a million nodes is fine."""
+    indptr = indptr.tolist() if hasattr(indptr, "tolist") else indptr
+    indices = indices.tolist() if hasattr(indices, "tolist") else indices
+    order = [-1] * n  # discovery index
+    low = [0] * n
+    on_stack = [False] * n
+    labels = [-1] * n
+    stack = []
+    counter = 0
+    n_components = 0
+    for root in range(n):
+        if order[root] != -1:
+            continue
+        work = [(root, indptr[root])]
+        order[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, pos = work[-1]
+            end = indptr[v + 1]
+            while pos < end:
+                w = indices[pos]
+                pos += 1
+                if order[w] == -1:
+                    work[-1] = (v, pos)
+                    order[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, indptr[w]))
+                    break
+                if on_stack[w] and order[w] < low[v]:
+                    low[v] = order[w]
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    if low[v] < low[parent]:
+                        low[parent] = low[v]
+                if low[v] == order[v]:
+                    while True:
+                        w = stack.pop()
+                        on_stack[w] = False
+                        labels[w] = n_components
+                        if w == v:
+                            break
+                    n_components += 1
+    return labels
+
+
 def run(args, proc, planted, edge_count):
     import networkx as nx
     from django.test import Client
@@ -287,7 +343,7 @@ def run(args, proc, planted, edge_count):
         rows.append(("networkx SCC in memory (DiGraph + SCC)", t_nx))
     if not args.skip_tarjan:
         fwd = graph.forward
-        t_tarjan, _ = timed(lambda: finder.tarjan_components(graph.n, fwd.indptr, fwd.indices))
+        t_tarjan, _ = timed(lambda: tarjan_components(graph.n, fwd.indptr, fwd.indices))
         rows.append(("SCC only: iterative Tarjan (pure Python)", t_tarjan))
     for name, t in rows:
         print(f"{name:46s} {t * 1000:9.1f} ms")

@@ -18,7 +18,6 @@ Above the size cap the result is `too_big` with what was counted, so the page
 can offer a narrower graph instead of freezing the browser.
 """
 
-import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,10 +27,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
+from snapshots.cycles import service
 from snapshots.queries import IN_BATCH
 from snapshots.states import state_class
-
-logger = logging.getLogger(__name__)
 
 MAX_DEPTH = 6
 # Stop counting a graph that is too big once this many nodes were seen, so a
@@ -134,7 +132,6 @@ class Graph:
     depth_counts: list = field(default_factory=list)  # new nodes per hop, hop 0 = focus
     kind_counts: dict = field(default_factory=dict)
     cycles: list = field(default_factory=list)  # lists of raw member ids
-    cycles_source: str = ""  # "cycles" (the cycle finder) or "drawn" (this graph only)
 
     def fitting_depth(self):
         """The largest depth whose neighbourhood fits the node cap, or None."""
@@ -497,19 +494,13 @@ def _channel_name(endpoint):
 
 
 def _mark_cycles(scope, graph):
-    """Mark members of `needs` cycles: the cycle finder's candidates (over the
-    whole scope), or if it fails the strongly connected components of the
-    drawing, which are real cycles but may miss members outside it."""
+    """Mark members of `needs` cycles: the cycle finder's candidates over the
+    whole scope (cached per snapshot), so the graph and the cycles page agree
+    on what is a cycle, even one that leaves the drawing."""
     by_raw = {m: n for n in graph.nodes for m in n.members}
-    cycles = _finder_cycles(scope)
-    if cycles is not None:
-        graph.cycles_source = "cycles"
-        cycles = [c for c in cycles if any(m in by_raw for m in c)]
-    else:
-        graph.cycles_source = "drawn"
-        cycles = _drawn_cycles(graph)
-    graph.cycles = cycles
-    for index, members in enumerate(cycles):
+    cycles = [list(c["members"]) for c in service.cycle_result(scope)["candidates"]]
+    graph.cycles = [c for c in cycles if any(m in by_raw for m in c)]
+    for index, members in enumerate(graph.cycles):
         for m in members:
             if m in by_raw and by_raw[m].cycle is None:
                 by_raw[m].cycle = index
@@ -517,68 +508,6 @@ def _mark_cycles(scope, graph):
     for e in graph.edges:
         s, d = node_of.get(e.src), node_of.get(e.dst)
         e.in_cycle = s is not None and d is not None and s.cycle is not None and s.cycle == d.cycle
-
-
-def _finder_cycles(scope):
-    """Members of each deadlock candidate of the scope, worst first (the
-    cycle finder caches its result per snapshot), or None without it."""
-    try:
-        from snapshots.cycles import service  # noqa: PLC0415
-    except ImportError:
-        return None
-    try:
-        return [list(c["members"]) for c in service.cycle_result(scope)["candidates"]]
-    except Exception:  # noqa: BLE001 - a broken finder must not take the graph down
-        logger.exception("cycle finder failed; marking cycles of the drawing only")
-        return None
-
-
-def _drawn_cycles(graph):
-    """Strongly connected components with a cycle, over the drawn edges
-    (iterative Tarjan: no recursion limit)."""
-    succ = defaultdict(list)
-    loops = set()
-    for e in graph.edges:
-        succ[e.src].append(e.dst)
-        if e.src == e.dst:
-            loops.add(e.src)
-    index, low, on_stack, stack, comps = {}, {}, set(), [], []
-    counter = 0
-    for root in (n.id for n in graph.nodes):
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = counter
-                counter += 1
-                stack.append(v)
-                on_stack.add(v)
-            children = succ[v]
-            if i < len(children):
-                work.append((v, i + 1))
-                w = children[i]
-                if w not in index:
-                    work.append((w, 0))
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-                continue
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                if len(comp) > 1 or v in loops:
-                    comps.append(comp)
-    node_of = {n.id: n for n in graph.nodes}
-    return [[m for n in comp for m in node_of[n].members] for comp in comps]
 
 
 def _assign_groups(graph):

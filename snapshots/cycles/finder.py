@@ -10,9 +10,9 @@ Pipeline (`find_candidates`):
 1. `factorize` maps node ids to 0..n-1 (one dict pass; this, not the graph
    work, is the expensive part on a million edges).
 2. `strong_components` labels every node with its strongly connected
-   component, in C (scipy.sparse.csgraph, connection="strong"). An iterative
-   Tarjan (`tarjan_components`) is kept for comparison in bench/cycles.py and
-   for the property tests; neither recurses.
+   component, in C (scipy.sparse.csgraph, connection="strong"; iterative, so
+   a chain of a million nodes is fine). The graph page marks cycles from
+   this result too (snapshots/graph): there is no other SCC code.
 3. One candidate per component with a cycle: two or more members, or one
    member with a self-loop.
 4. Per candidate, one simple cycle: the shortest cycle through the
@@ -219,62 +219,6 @@ def strong_components(graph):
     if graph.n == 0:
         return np.zeros(0, dtype=np.int32)
     _, labels = connected_components(graph.forward, directed=True, connection="strong")
-    return labels
-
-
-def tarjan_components(n, indptr, indices):
-    """Iterative Tarjan over a CSR adjacency: component label per node.
-
-    Kept for bench/cycles.py (the pure-Python baseline) and the property tests.
-    An explicit stack of (node, next edge position) replaces recursion, so a
-    chain of a million nodes is fine."""
-    indptr = indptr.tolist() if hasattr(indptr, "tolist") else indptr
-    indices = indices.tolist() if hasattr(indices, "tolist") else indices
-    order = [-1] * n  # discovery index
-    low = [0] * n
-    on_stack = [False] * n
-    labels = [-1] * n
-    stack = []
-    counter = 0
-    n_components = 0
-    for root in range(n):
-        if order[root] != -1:
-            continue
-        work = [(root, indptr[root])]
-        order[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack[root] = True
-        while work:
-            v, pos = work[-1]
-            end = indptr[v + 1]
-            while pos < end:
-                w = indices[pos]
-                pos += 1
-                if order[w] == -1:
-                    work[-1] = (v, pos)
-                    order[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack[w] = True
-                    work.append((w, indptr[w]))
-                    break
-                if on_stack[w] and order[w] < low[v]:
-                    low[v] = order[w]
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    if low[v] < low[parent]:
-                        low[parent] = low[v]
-                if low[v] == order[v]:
-                    while True:
-                        w = stack.pop()
-                        on_stack[w] = False
-                        labels[w] = n_components
-                        if w == v:
-                            break
-                    n_components += 1
     return labels
 
 

@@ -4,7 +4,7 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snapshots.cycles.finder import factorize, find_candidates, tarjan_components
+from snapshots.cycles.finder import factorize, find_candidates, strong_components
 
 from .helpers import assert_real_simple_cycle, tasks_source
 
@@ -72,11 +72,11 @@ def test_blocked_task_count_is_the_reverse_reachable_set(pairs):
 
 @settings(max_examples=300, deadline=None)
 @given(graphs(max_nodes=30))
-def test_iterative_tarjan_matches_networkx(pairs):
+def test_strong_components_match_networkx(pairs):
     graph = factorize(pairs)
-    labels = tarjan_components(graph.n, graph.forward.indptr, graph.forward.indices)
+    labels = strong_components(graph)
     groups = {}
-    for i, label in enumerate(labels):
+    for i, label in enumerate(labels.tolist()):
         groups.setdefault(label, set()).add(graph.ids[i])
     expected = {frozenset(c) for c in nx.strongly_connected_components(nx_graph(pairs))}
     assert {frozenset(c) for c in groups.values()} == expected
