@@ -11,8 +11,8 @@ It stores a snapshot of a stressed service (10,000 background tasks plus a
 lock whose depth-2 neighbourhood is ~260 nodes / ~580 edges, just under the
 300 / 600 cap) and times, median of --repeat runs:
 
-  walk      snapshots.graph.build_graph (the indexed BFS, SQL included)
-  layout    the layered layout + shapes (snapshots.pages.graph_svg.draw)
+  walk      snapshots.graph.neighbourhood.build_graph (the indexed BFS, SQL included)
+  layout    the layered layout + shapes (snapshots.graph.svg.draw)
   page      the whole page through the test client (walk + layout + template)
 
 and the layout alone on a random 300-node / 600-edge graph (a worst case:
@@ -214,11 +214,11 @@ def main():
 
     from django.test import Client
 
-    from snapshots.graph import GraphOptions, build_graph
-    from snapshots.graph_layout import layout
+    from snapshots.graph.layout import layout
+    from snapshots.graph.neighbourhood import GraphOptions, build_graph
+    from snapshots.graph.svg import draw
     from snapshots.ingest import ingest_document
     from snapshots.models import Snapshot
-    from snapshots.pages.graph_svg import draw
     from snapshots.scope import resolve_scope
 
     load = os.getloadavg()[0]

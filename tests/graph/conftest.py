@@ -2,7 +2,7 @@
 
 import pytest
 
-from snapshots.graph import GraphOptions, build_graph
+from snapshots.graph.neighbourhood import GraphOptions, build_graph
 from snapshots.ingest import ingest_document
 from snapshots.scope import resolve_scope
 

@@ -3,7 +3,7 @@ left to right, cycles and long chains handled, the same picture every time."""
 
 import random
 
-from snapshots.graph_layout import layout
+from snapshots.graph.layout import layout
 
 
 def boxes_overlap(a, b):

@@ -3,7 +3,7 @@ induced edges, the focus."""
 
 from django.http import QueryDict
 
-from snapshots.graph import MAX_DEPTH, GraphOptions
+from snapshots.graph.neighbourhood import MAX_DEPTH, GraphOptions
 from tests.graph.conftest import draw, ids, pairs
 
 LOCK = "lock-demo-4242"

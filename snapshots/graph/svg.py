@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from snapshots.graph_layout import layout
+from snapshots.graph.layout import layout
 from snapshots.pages.formatting import NS_PER_US, format_duration_ns
 
 LABEL_CHARS = 36  # longer labels are cut in the drawing (full text on hover)
@@ -71,7 +71,7 @@ def shape_path(shape, w, h):
 
 @dataclass
 class DrawnNodeView:
-    node: object  # snapshots.graph.DrawnNode
+    node: object  # snapshots.graph.neighbourhood.DrawnNode
     index: int
     x: float
     y: float
@@ -92,7 +92,7 @@ class DrawnNodeView:
 
 @dataclass
 class DrawnEdgeView:
-    edge: object  # snapshots.graph.DrawnEdge
+    edge: object  # snapshots.graph.neighbourhood.DrawnEdge
     src: int
     dst: int
     path: str

@@ -13,7 +13,7 @@ Filters (kind, process, name) say which nodes may appear at all: the walk
 never goes *through* a node that fails them, which is what makes a kind filter
 narrow a graph that is too big. The focus node always stays.
 
-Nothing here draws; see snapshots/graph_layout.py and snapshots/pages/graph.py.
+Nothing here draws; see layout.py, svg.py and views.py beside it.
 Above the size cap the result is `too_big` with what was counted, so the page
 can offer a narrower graph instead of freezing the browser.
 """

@@ -4,8 +4,15 @@ adds pan, zoom and hover highlighting). See docs/graph.md for why SVG."""
 
 from django.http import QueryDict
 
-from snapshots.graph import COLOUR_MODES, MAX_DEPTH, GraphOptions, build_graph, max_edges, max_nodes
-from snapshots.pages.graph_svg import draw
+from snapshots.graph.neighbourhood import (
+    COLOUR_MODES,
+    MAX_DEPTH,
+    GraphOptions,
+    build_graph,
+    max_edges,
+    max_nodes,
+)
+from snapshots.graph.svg import draw
 from snapshots.pages.views.common import render_page, scoped_page
 from snapshots.states import STATE_CLASSES
 
