@@ -64,9 +64,7 @@ def get(url):
     connection.vendor != "postgresql", reason="PostgreSQL's outage: run once, in the PostgreSQL run"
 )
 @pytest.mark.parametrize("pool", ["0", "8"], ids=["connection per request", "pool of 8"])
-def test_a_server_whose_postgresql_stops_answers_503_and_recovers_without_a_restart(
-    tmp_path, pool
-):
+def test_a_server_whose_postgresql_stops_answers_503_and_recovers_without_a_restart(tmp_path, pool):
     """A daphne server on a PostgreSQL of this test's own, which is stopped
     (pg_ctl -m fast: every connection is cut) and started again."""
     pg = ThrowawayPostgres()
