@@ -131,10 +131,12 @@ _split_list = msgspec.json.Decoder(list[msgspec.Raw])
 MAX_NESTING = 512
 
 
-def decode_json(body):
-    """Body bytes -> the document dict for ingest_document, big lists lazy."""
+def decode_json(body, extra_keys=frozenset()):
+    """Body bytes -> the document dict for ingest_document, big lists lazy.
+    `extra_keys`: top-level keys to decode beyond USED_KEYS (the TCP
+    listener's `{"token": ...}` frame)."""
     try:
-        return _split(body)
+        return _split(body, extra_keys)
     except (RecursionError, UnicodeDecodeError) as exc:
         # msgspec raises these with no position in the body: a RecursionError
         # for deep nesting anywhere, and a UnicodeDecodeError (an offset
@@ -142,7 +144,7 @@ def decode_json(body):
         raise _fault(body, exc) from None
 
 
-def _split(body):
+def _split(body, extra_keys):
     try:
         top = _split_object.decode(body)
     except msgspec.ValidationError:
@@ -155,7 +157,7 @@ def _split(body):
             doc[key] = _lazy_list(raw, key)
         elif key == "graph":
             doc[key] = _lazy_graph(raw)
-        elif key in USED_KEYS:
+        elif key in USED_KEYS or key in extra_keys:
             doc[key] = _load(raw, key)
         # Anything else is unused by ingest: dropped undecoded.
     return doc

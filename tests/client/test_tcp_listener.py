@@ -10,10 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from django.core.management import CommandError, call_command
 
-from snapshots import tcp
+from snapshots.ingest import tcp
 from snapshots.management.commands import listentcp
 from snapshots.models import IngestEvent, IngestToken, ProcessSnapshot
 from tests.support.examples import read_example
@@ -61,6 +62,15 @@ def test_a_refused_document_is_recorded_and_the_connection_goes_on():
     assert "graph.nodes[0]" in event.detail
 
 
+def test_a_frame_is_decoded_like_a_post_body_with_its_big_lists_left_undecoded():
+    # The same decoder as HTTP (snapshots.ingest.body.decode_json): each node
+    # stays a slice of the payload until validation reaches it, so a frame
+    # never costs its whole decoded size at once.
+    doc = tcp.decode_frame(json.dumps(read_example("rpc_backend")).encode())
+    assert doc["nodes"] and all(isinstance(n, msgspec.Raw) for n in doc["nodes"])
+    assert tcp.token_frame(tcp.decode_frame(b'{"token": "t"}')) == "t"
+
+
 @pytest.mark.django_db
 def test_an_oversize_frame_is_refused_from_its_header_without_reading_it():
     # Announce 1 GB and send only a few bytes of it: the server must decide
@@ -94,12 +104,13 @@ def test_a_frame_exactly_at_the_limit_is_accepted():
             "truncated frame: the connection closed after 10 of 256",
         ),
         (b"\x00\x00", "truncated frame: the connection closed inside a header"),
-        (frame(b"\xff\xfe not utf-8"), "frame is not UTF-8 JSON"),
-        (frame(b"{not json"), "frame is not UTF-8 JSON"),
+        (frame(b"\xff\xfe not utf-8"), "the body is not valid JSON: JSON is malformed"),
+        (frame(b"{not json"), "the body is not valid JSON: JSON is malformed"),
+        (frame(b"[1, 2]"), "the body must be a JSON object"),
         (b"\x00\x00\x00\x00", "empty frame"),
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "over the limit"),  # garbage
     ],
-    ids=["truncated payload", "truncated header", "not utf-8", "not json", "empty", "http"],
+    ids=["truncated payload", "truncated header", "not utf-8", "not json", "list", "empty", "http"],
 )
 def test_unreadable_frames_are_recorded_and_close_the_connection(data, detail):
     good = frame(read_example("peeps_processdump"))

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
-from snapshots import tcp
+from snapshots.ingest import tcp
 from snapshots.ingest.body import MAX_NESTING
 from snapshots.models import IngestEvent
 
@@ -129,12 +129,24 @@ def test_the_ingest_command_gives_the_same_errors(tmp_path):
     assert_nothing_stored()
 
 
+NOT_UTF8_KEY = orjson.dumps(small_doc()).replace(b'"pid"', b'"\xe1A"')
+
+
 @pytest.mark.parametrize(
-    "payload",
-    [nested(1_000_000, "nodes[0].attrs"), orjson.dumps(small_doc()).replace(b'"pid"', b'"\xe1A"')],
+    "payload, detail",
+    [
+        (
+            nested(1_000_000, "nodes[0].attrs"),
+            f"not valid JSON: nested deeper than {MAX_NESTING} levels at nodes[0].attrs",
+        ),
+        (
+            NOT_UTF8_KEY,
+            f"the body is not UTF-8 at byte offset {NOT_UTF8_KEY.index(b'\xe1A')} (0xe1)",
+        ),
+    ],
     ids=["deep", "not-utf8"],
 )
-def test_the_tcp_listener_refuses_the_same_bodies_without_a_traceback(payload):
+def test_the_tcp_listener_refuses_the_same_bodies_with_the_same_messages(payload, detail):
     server_end, client_end = socket.socketpair()
 
     def send():
@@ -149,4 +161,6 @@ def test_the_tcp_listener_refuses_the_same_bodies_without_a_traceback(payload):
     assert (stats.frames, stats.stored) == (1, 0)
     (event,) = IngestEvent.objects.all()
     assert (event.kind, event.status) == (IngestEvent.DECODE_ERROR, 400)
+    # The HTTP body's words (snapshots.ingest.body.decode_json), not a frame's own.
+    assert event.detail == f"{detail} (from test-peer)"
     assert_nothing_stored()

@@ -2,8 +2,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from snapshots.models import IngestToken
-from snapshots.tcp import (
+from snapshots.ingest.tcp import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     FIRST_FRAME_TIMEOUT_S,
@@ -12,6 +11,7 @@ from snapshots.tcp import (
     TcpIngestServer,
     parse_address,
 )
+from snapshots.models import IngestToken
 
 
 class Command(BaseCommand):

@@ -10,12 +10,15 @@ It never reads anything back. Each frame is ingested exactly like a POST
 ingest as an IngestEvent and the connection goes on, since the next frame
 may well be fine. A frame that cannot be read — a length over
 PEEPSWEB_MAX_BODY_BYTES (checked from the header, before any payload is
-read), an empty or truncated frame, bytes that are not UTF-8 JSON — means
-the stream can no longer be trusted to be in step: it is recorded as an
-IngestEvent and the connection is closed cleanly (FIN, then the rest of
-what the peer sends is read and discarded for a moment, so the peer sees a
-close rather than a reset). Memory per connection is bounded by the frame
-limit: a payload buffer is never larger than the length it announced.
+read), an empty or truncated frame, a payload that is not a UTF-8 JSON
+object — means the stream can no longer be trusted to be in step: it is
+recorded as an IngestEvent and the connection is closed cleanly (FIN, then
+the rest of what the peer sends is read and discarded for a moment, so the
+peer sees a close rather than a reset). Memory per connection is bounded by
+the frame limit: a payload buffer is never larger than the length it
+announced, and it is decoded by the HTTP body's decoder
+(snapshots.ingest.body.decode_json: big lists kept as undecoded slices, the
+same error messages and paths as a POST).
 
 Ingest tokens. Once a token exists (`manage.py createtoken`), every frame
 needs one, as every POST does. peeps cannot send an Authorization header,
@@ -46,12 +49,12 @@ import threading
 import time
 from collections import Counter
 
-import orjson
 from django.conf import settings
 from django.db import close_old_connections, connections
 
 from snapshots.auth import AuthError, check_authorization
 from snapshots.ingest import IngestError, ingest_document
+from snapshots.ingest.body import decode_json
 from snapshots.ingest.events import record_event
 from snapshots.models import IngestEvent
 
@@ -69,6 +72,7 @@ MAX_CONNECTIONS = 256
 MAX_PER_PEER = 32
 DRAIN_S = 1.0
 DRAIN_BYTES = 4 * 1024 * 1024
+TOKEN_KEY = frozenset({"token"})
 TOKEN_NEEDED = 'an ingest token is required: send {"token": "<token>"} as the first frame'
 
 
@@ -129,16 +133,20 @@ def read_frame(sock, max_bytes, wait=IDLE_TIMEOUT_S):
 
 
 def decode_frame(payload):
+    """A frame's payload -> the document, as a POST body is decoded; the
+    top-level `token` key is kept for token_frame."""
     try:
-        doc = orjson.loads(payload)  # also rejects invalid UTF-8
-    except orjson.JSONDecodeError as exc:
-        raise FrameError(IngestEvent.DECODE_ERROR, 400, f"frame is not UTF-8 JSON: {exc}") from None
-    return doc
+        return decode_json(payload, extra_keys=TOKEN_KEY)
+    except IngestError as exc:
+        where = f" at {exc.path}" if exc.path else ""
+        raise FrameError(IngestEvent.DECODE_ERROR, exc.status, exc.message + where) from None
 
 
 def token_frame(doc):
-    """The token of a `{"token": "..."}` frame; None for any other document."""
-    if isinstance(doc, dict) and doc.keys() == {"token"} and isinstance(doc["token"], str):
+    """The token of a `{"token": "..."}` frame; None for any other document.
+    (The decoder drops keys ingest does not read, so a token with only such
+    keys beside it counts as a token frame too.)"""
+    if doc.keys() == TOKEN_KEY and isinstance(doc["token"], str):
         return doc["token"]
     return None
 
