@@ -34,6 +34,7 @@ from snapshots.models import (
     UnresolvedEdge,
     WakeEvent,
 )
+from snapshots.node_kinds import RPC
 from snapshots.scope import HAS_DATA, Scope, ScopeNotFound
 from snapshots.states import STATE_CLASSES
 
@@ -908,7 +909,7 @@ def stuck_requests(scope, older_than_ns=None, limit=1000):
         older_than_ns = settings.PEEPSWEB_STUCK_REQUEST_S * 1_000_000_000
     # SQL narrows by kind and elapsed; Python then checks types and status,
     # since attrs are whatever the sender wrote.
-    qs = scope.nodes().filter(kind__in=("request", "response"), attrs__elapsed_ns__gt=older_than_ns)
+    qs = scope.nodes().filter(kind__in=RPC, attrs__elapsed_ns__gt=older_than_ns)
     out = []
     for node in qs.order_by("id").iterator(chunk_size=2000):
         attrs = node.attrs if isinstance(node.attrs, dict) else {}

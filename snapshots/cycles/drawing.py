@@ -8,7 +8,7 @@ that needs it. Every edge inside the component is drawn (the cycle's in
 full, the others thinner), so a 6-member component shows 6 nodes even when
 its shortest cycle has 4.
 
-Node shapes are the graph page's (snapshots.graph.neighbourhood.shape_of picks the shape
+Node shapes are the graph page's (snapshots.graph.svg.shape_of picks the shape
 of a kind, snapshots.graph.svg.shape_path draws it), so a lock looks
 the same on both pages.
 """
@@ -17,8 +17,7 @@ import math
 
 from snapshots.cycles.explain import kind_word
 from snapshots.cycles.finder import DRAWN_MAX
-from snapshots.graph.neighbourhood import shape_of
-from snapshots.graph.svg import shape_path
+from snapshots.graph.svg import shape_of, shape_path
 
 MAX_DRAWN = DRAWN_MAX  # bigger components are listed, not drawn
 NODE_W, NODE_H = 48, 24

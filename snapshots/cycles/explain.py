@@ -12,21 +12,17 @@ import re
 
 from peepsweb_client.contract import task_node_id
 
+from snapshots.node_kinds import (
+    RPC,
+    channel_end,
+    channel_family,
+    is_receiver,
+    is_sender,
+    word,
+)
+
 MAX_NAME = 80
 _SPACE = re.compile(r"\s+")
-
-NOUNS = {
-    "task": "task",
-    "lock": "lock",
-    "semaphore": "semaphore",
-    "future": "future",
-    "request": "request",
-    "response": "response",
-    "oncecell": "once-cell",
-    "queue": "queue",
-    "event": "event",
-    "condition": "condition",
-}
 
 
 def _text(attrs, key):
@@ -59,14 +55,6 @@ def id_tail(node_id):
     return parts[2] if len(parts) == 3 and parts[2] else node_id
 
 
-def is_sender(kind):
-    return kind.endswith("_tx")
-
-
-def is_receiver(kind):
-    return kind.endswith("_rx")
-
-
 def display_name(info):
     """The short name a person would use for a node (memoized on `info`:
     a long cycle names each node three or four times)."""
@@ -82,7 +70,7 @@ def display_name(info):
 
 def _display_name(info):
     kind = info.kind
-    if kind in ("request", "response"):
+    if kind in RPC:
         name = _attr(info, "method") or info.label or _attr(info, "name")
     elif kind == "future":
         name = _attr(info, "label") or info.label or _attr(info, "name")
@@ -90,7 +78,7 @@ def _display_name(info):
         name = _attr(info, "name") or info.label or _attr(info, "label")
     name = one_line(name) if name else one_line(id_tail(info.node_id))
     if is_sender(kind) or is_receiver(kind):
-        end = kind[-2:]
+        end = channel_end(kind)
         if not name.endswith((f" {end}", f":{end}", f"_{end}")):
             name = f"{name} {end}"
     return name
@@ -102,7 +90,7 @@ def kind_word(kind):
         return "sender"
     if is_receiver(kind):
         return "receiver"
-    return NOUNS.get(kind) or one_line(kind) or "node"
+    return word(kind) or one_line(kind) or "node"
 
 
 def noun(info):
@@ -128,7 +116,8 @@ def _queue_counts(*infos):
 
 
 def _same_channel(a, b):
-    return a.kind[:-3] == b.kind[:-3] and display_name(a)[:-3] == display_name(b)[:-3]
+    same_family = channel_family(a.kind) == channel_family(b.kind)
+    return same_family and display_name(a)[:-3] == display_name(b)[:-3]
 
 
 def _queue_fill(queue):

@@ -66,6 +66,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from snapshots.cycles import explain
+from snapshots.node_kinds import channel_family, is_receiver, is_sender
 
 # More cyclic components than this (a hostile or broken snapshot) are not all
 # analysed: the largest ones are kept and the result says it was truncated.
@@ -283,7 +284,7 @@ def upstream(graph, start):
 
 
 def _channel_key(info):
-    family = info.kind[:-3]
+    family = channel_family(info.kind)
     name = info.attrs.get("name") if isinstance(info.attrs, dict) else None
     return family, name if isinstance(name, str) else info.label
 
@@ -297,14 +298,14 @@ def confidence_of(members, infos, graph, member_index):
     """("high"|"medium", reason). See the module docstring for the rules."""
     reasons = []
     member_set = set(member_index.values())
-    tx_in_cycle = {_channel_key(infos[m]) for m in members if infos[m].kind.endswith("_tx")}
+    tx_in_cycle = {_channel_key(infos[m]) for m in members if is_sender(infos[m].kind)}
     for node_id in members:
         info = infos[node_id]
         kind = info.kind
         tokens = _kind_tokens(kind)
-        if kind.endswith("_rx") or "receiver" in tokens:
+        if is_receiver(kind) or "receiver" in tokens:
             senders = info.attrs.get("sender_count") if isinstance(info.attrs, dict) else None
-            own_sender = kind.endswith("_rx") and _channel_key(info) in tx_in_cycle
+            own_sender = is_receiver(kind) and _channel_key(info) in tx_in_cycle
             if not (own_sender and senders in (None, 0, 1)):
                 name = explain.display_name(info)
                 reasons.append(f"receiver {name} can be fed by a sender outside the cycle")

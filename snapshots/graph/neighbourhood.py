@@ -18,7 +18,6 @@ Above the size cap the result is `too_big` with what was counted, so the page
 can offer a narrower graph instead of freezing the browser.
 """
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import batched
@@ -28,6 +27,16 @@ from django.db.models import Count, Q
 from django.db.models.fields.json import KT
 
 from snapshots.cycles import service
+from snapshots.graph.svg import shape_of
+from snapshots.node_kinds import (
+    RECEIVER_SUFFIX,
+    REQUEST,
+    RESPONSE,
+    RPC,
+    channel_end,
+    channel_family,
+    is_sender,
+)
 from snapshots.queries import IN_BATCH
 from snapshots.states import state_class
 
@@ -36,8 +45,6 @@ MAX_DEPTH = 6
 # hub with 100,000 waiters costs a bounded amount of work.
 COUNT_LIMIT_FACTOR = 10
 COLOUR_MODES = ("state", "process", "cycle")
-
-_ENDPOINT_KIND = re.compile(r"^(?P<base>[a-z0-9-]+(?:_[a-z0-9-]+)*)_(?P<end>tx|rx)$")
 
 
 def max_nodes():
@@ -238,19 +245,17 @@ class _Walker:
         channel, the other half of a request/response pair."""
         wanted, keys = set(), set()
         for row in rows.values():
-            if options.merge_channels and _ENDPOINT_KIND.match(row["kind"]):
+            if options.merge_channels and channel_end(row["kind"]):
                 other = _other_endpoint(row["node_id"])
                 if other:
                     wanted.add(other)
-            if options.merge_rpc and row["kind"] in ("request", "response") and row["attr_corr"]:
+            if options.merge_rpc and row["kind"] in RPC and row["attr_corr"]:
                 keys.add(row["attr_corr"])
         found = self.rows(wanted) if wanted else {}
         for chunk in batched(keys, IN_BATCH):
             found.update(
                 _node_rows(
-                    self.scope.nodes().filter(
-                        kind__in=("request", "response"), attrs__correlation_key__in=chunk
-                    )
+                    self.scope.nodes().filter(kind__in=RPC, attrs__correlation_key__in=chunk)
                 )
             )
         return {k: v for k, v in found.items() if k not in rows}
@@ -367,25 +372,6 @@ def _count_kinds(rows):
 
 # -- turning rows into drawn nodes ---------------------------------------------
 
-_SHAPES = {
-    "task": "task",
-    "future": "future",
-    "lock": "lock",
-    "semaphore": "semaphore",
-    "request": "request",
-    "response": "response",
-    "oncecell": "oncecell",
-}
-
-
-def shape_of(kind):
-    if kind in _SHAPES:
-        return _SHAPES[kind]
-    m = _ENDPOINT_KIND.match(kind)
-    if m:
-        return "channel_" + m["end"]
-    return "unknown"
-
 
 def _state_of(row):
     """Tasks have a derived state class; other nodes may carry a state or
@@ -419,21 +405,21 @@ def _merge_groups(rows, options):
     groups = []
     if options.merge_channels:
         for node_id, row in rows.items():
-            m = _ENDPOINT_KIND.match(row["kind"])
-            if m and m["end"] == "tx" and node_id.endswith(":tx"):
+            kind = row["kind"]
+            if is_sender(kind) and node_id.endswith(":tx"):
                 rx = rows.get(node_id[:-3] + ":rx")
-                if rx and rx["kind"] == m["base"] + "_rx":
-                    groups.append((m["base"], [node_id, rx["node_id"]]))
+                if rx and rx["kind"] == channel_family(kind) + RECEIVER_SUFFIX:
+                    groups.append((channel_family(kind), [node_id, rx["node_id"]]))
     if options.merge_rpc:
-        by_key = defaultdict(lambda: {"request": [], "response": []})
+        by_key = defaultdict(lambda: {REQUEST: [], RESPONSE: []})
         for node_id, row in rows.items():
-            if row["kind"] in ("request", "response") and row["attr_corr"]:
+            if row["kind"] in RPC and row["attr_corr"]:
                 by_key[row["attr_corr"]][row["kind"]].append(node_id)
         for halves in by_key.values():
             # Only an unambiguous pair: two requests sharing a key (a reused
             # connection name in two peers) stay apart rather than lie.
-            if len(halves["request"]) == 1 and len(halves["response"]) == 1:
-                groups.append(("rpc", halves["request"] + halves["response"]))
+            if len(halves[REQUEST]) == 1 and len(halves[RESPONSE]) == 1:
+                groups.append(("rpc", halves[REQUEST] + halves[RESPONSE]))
     return groups
 
 

@@ -11,6 +11,16 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from snapshots.graph.layout import layout
+from snapshots.node_kinds import (
+    FUTURE,
+    LOCK,
+    ONCECELL,
+    REQUEST,
+    RESPONSE,
+    SEMAPHORE,
+    TASK,
+    channel_end,
+)
 from snapshots.pages.formatting import NS_PER_US, format_duration_ns
 
 LABEL_CHARS = 36  # longer labels are cut in the drawing (full text on hover)
@@ -21,8 +31,20 @@ NODE_H = 36
 MIN_W, MAX_W = 64, 300
 GROUP_COLOURS = 10  # --graph-group-0 .. -9 in static/css/graph.css
 
-# Shapes carry the kind (the small text line says it too): extra width for
-# pointed ends, and a path in a w x h box.
+# Shapes carry the kind (the small text line says it too): the canonical
+# kinds with a shape of their own, a channel end's, merged pairs' (channel,
+# rpc), and "unknown" for any other kind.
+SHAPED_KINDS = frozenset({TASK, FUTURE, LOCK, SEMAPHORE, REQUEST, RESPONSE, ONCECELL})
+
+
+def shape_of(kind):
+    if kind in SHAPED_KINDS:
+        return kind
+    end = channel_end(kind)
+    return f"channel_{end}" if end else "unknown"
+
+
+# Extra width for pointed ends, and a path in a w x h box.
 _POINTY = {"semaphore": 16, "request": 10, "response": 10, "rpc": 20, "channel_tx": 10,
            "channel_rx": 10, "channel": 12}  # fmt: skip
 SHAPE_NAMES = {

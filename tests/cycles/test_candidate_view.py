@@ -6,8 +6,7 @@ import re
 
 from snapshots.cycles.drawing import NODE_H, NODE_W, ring
 from snapshots.cycles.finder import DRAWN_MAX, find_candidates
-from snapshots.graph.neighbourhood import shape_of
-from snapshots.graph.svg import shape_path
+from snapshots.graph.svg import shape_of, shape_path
 from snapshots.ingest import ingest_document
 
 from .helpers import document, info, source, task
