@@ -275,7 +275,8 @@ def describe(obj, kind):
 
 def recent_tasks(obj, kind):
     """{"put": {task: at_ns}, "get": {...}}: the tasks that recently put on
-    and got from a queue, newest last (empty for other primitives)."""
+    and got from a queue, with the time of each one's last put or get
+    (empty for other primitives)."""
     if kind != "queue":
         return {"put": {}, "get": {}}
     d = obj.__dict__
@@ -370,6 +371,8 @@ def _lock_release(self):
 def _lock_wake_up_first(self):
     # asyncio wakes the first waiter not done (on release, and when a woken
     # waiter is cancelled before it runs).
+    if not self._waiters:
+        return
     fut, woken = _first_pending(self._waiters)
     _LOCK_WAKE_UP_FIRST(self)
     if fut is not None:
@@ -415,6 +418,8 @@ def _semaphore_release(self):
 
 
 def _semaphore_wake_up_next(self):
+    if not self._waiters:
+        return False
     fut, woken = _first_pending(self._waiters)
     result = _SEM_WAKE_UP_NEXT(self)
     if fut is not None:
@@ -438,7 +443,9 @@ def _condition_notify(self, n=1):
 
 def _remember(self, attr):
     """Note the running task as a recent putter or getter of the queue: a
-    small dict, newest last, at most RECENT tasks."""
+    small dict of at most RECENT tasks with the time of each one's last
+    put (get), the first noted evicted first. It runs on every put and get,
+    so a task already there (the usual case) only has its time updated."""
     task = _current_task()
     if task is None:
         return
@@ -446,9 +453,7 @@ def _remember(self, attr):
     if recent is None:
         recent = {}
         setattr(self, attr, recent)
-    elif task in recent:
-        del recent[task]
-    elif len(recent) >= RECENT:
+    elif task not in recent and len(recent) >= RECENT:
         del recent[next(iter(recent))]
     recent[task] = _time_ns()
 
@@ -465,6 +470,8 @@ def _queue_get_nowait(self):
 
 
 def _queue_wakeup_next(self, waiters):
+    if not waiters:  # the usual case on a put or get: nobody to wake
+        return
     fut, woken = _first_pending(waiters)
     _QUEUE_WAKEUP_NEXT(self, waiters)
     if fut is not None:
