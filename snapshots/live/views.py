@@ -4,26 +4,17 @@ from functools import wraps
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from snapshots.api.views import read_view
+from snapshots.api.views import json_error, json_response, method_not_allowed, read_view
 from snapshots.auth import AuthError, bearer_token, check_authorization
 from snapshots.live import pull
 from snapshots.models import Agent
 from snapshots.pages.views.common import render_fragment, render_page
-
-
-def json_response(data, status=200):
-    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
-
-
-def json_error(status, message, path=""):
-    return json_response({"error": message, "path": path}, status=status)
 
 
 def _no_view(request):  # CsrfViewMiddleware wants a get_response
@@ -79,9 +70,7 @@ async def jump_now(request):
     """Take one snapshot of every connected agent; answer when it is complete
     (every agent replied, or the timeout passed)."""
     if request.method != "POST":
-        response = json_error(405, f"method {request.method} not allowed")
-        response["Allow"] = "POST"
-        return response
+        return method_not_allowed(request, ("POST",))
     try:
         timeout_ms = timeout_from(request)
     except ValueError as err:
