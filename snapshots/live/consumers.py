@@ -27,7 +27,6 @@ process sees every agent when several daphne processes share a Redis layer.
 """
 
 import asyncio
-import zlib
 from urllib.parse import urlparse
 
 import orjson
@@ -37,6 +36,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 
 from snapshots.auth import bearer_token
+from snapshots.ingest.body import inflate_gzip
 from snapshots.ingest.errors import IngestError
 from snapshots.live import agents, publish, topics
 from snapshots.models import IngestEvent, Snapshot
@@ -219,7 +219,7 @@ def decode_frame(text_data, bytes_data):
     else:
         raw = bytes_data or b""
         if raw[:2] == GZIP_MAGIC:
-            raw = gunzip_capped(raw, limit)
+            raw = inflate_gzip((raw,), limit)
         elif len(raw) > limit:
             raise IngestError(413, f"message is larger than {limit} bytes")
     try:
@@ -229,15 +229,3 @@ def decode_frame(text_data, bytes_data):
     if not isinstance(message, dict):
         raise IngestError(400, "message must be a JSON object")
     return message
-
-
-def gunzip_capped(raw, limit):
-    """Inflate at most `limit` bytes: a gzip bomb is cut off, never inflated."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise IngestError(400, f"message is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise IngestError(413, f"message inflates past {limit} bytes")
-    return out

@@ -135,6 +135,8 @@ async def test_a_frame_over_the_body_limit_is_refused_even_when_gzip_hides_it(se
         await agent.send_to(bytes_data=bomb)
         reply = await agent.receive_json_from()
         assert (reply["type"], reply["status"]) == ("error", 413)
+        # The HTTP body's capped inflater (snapshots.ingest.body.inflate_gzip).
+        assert reply["error"] == "the body is over the limit of 1000 bytes after gzip decoding"
         await agent.send_to(text_data=" " * 1001)
         reply = await agent.receive_json_from()
         assert (reply["type"], reply["status"]) == ("error", 413)
