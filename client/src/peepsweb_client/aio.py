@@ -77,6 +77,7 @@ MAX_WAKE_EVENTS = 2000
 # newest RAW_WAKES of each scan interval.
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
+SCAN_SLICE = 500  # tasks a scan tick looks at per loop iteration
 MAX_TEXT = 2000
 MAX_NAME = 200
 
@@ -429,6 +430,7 @@ class Instrumenter:
         self.agent = None
         self.errors = 0
         self._prune_at = 20_000
+        self._scans = 0  # scans started; a sliced scan stops when another began
         self._handles = []
         self._installed = False
 
@@ -497,13 +499,32 @@ class Instrumenter:
     # -- periodic work on the loop ----------------------------------------------------
 
     def _scan_tick(self):
+        """The periodic scan, SCAN_SLICE tasks per loop iteration: on a
+        loop of thousands of tasks one pass would hold the loop for
+        milliseconds at a time."""
         if not self._installed:
             return
         try:
             if self.worker is None:
                 self.worker = threading.get_native_id()
             self.settle_wakes()
-            self.scan()
+            self._scans += 1
+            suspended = ai.suspended(self._tasks())
+            self._scan_slices(_time_ns(), suspended, {}, 0, self._scans)
+        except Exception:
+            self._note_error("pending scan")
+            self._schedule(self.scan_interval, self._scan_tick)
+
+    def _scan_slices(self, now, suspended, waits, start, scan):
+        if not self._installed or scan != self._scans:  # a whole scan() ran meanwhile
+            return
+        try:
+            end = start + SCAN_SLICE
+            self._scan_part(now, suspended[start:end], waits)
+            if end < len(suspended):
+                self.loop.call_soon(self._scan_slices, now, suspended, waits, end, scan)
+                return
+            self._scan_done(waits)
             # Pruning walks every entry: only once dead tasks' entries clearly
             # outnumber the live ones (memory stays proportional to them).
             if len(_TASK_INFO) > self._prune_at:
@@ -536,19 +557,24 @@ class Instrumenter:
 
     def scan(self, now_ns=None, tasks=None):
         """Track how long each task has been suspended on the same future and
-        record a trace when that passes the threshold; returns [(task, the
-        future it waits on)] of the suspended tasks. It visits every task
-        every scan tick, so the common case (still waiting, not long yet)
-        costs a lookup and a store."""
-        now = now_ns or _time_ns()
+        record a trace when that passes the threshold, in one pass; returns
+        [(task, the future it waits on)] of the suspended tasks."""
+        self._scans += 1
+        suspended = ai.suspended(tasks if tasks is not None else self._tasks())
+        waits = {}
+        self._scan_part(now_ns or _time_ns(), suspended, waits)
+        self._scan_done(waits)
+        return suspended
+
+    def _scan_part(self, now, suspended, waits):
+        """Scan some suspended tasks into `waits`: id(task) -> (task, waiter,
+        since), rebuilt each scan from the tasks suspended now, so finished
+        tasks drop out by themselves (the old entry's task is compared by
+        identity in case an id was reused). The common case (still waiting,
+        not long yet) costs a lookup and a store."""
         cutoff = now - self.pending_threshold_ns
         episodes = self.episodes
-        # id(task) -> (task, waiter, since). Rebuilt each scan from the tasks
-        # suspended now, so finished tasks drop out by themselves; the old
-        # entry's task is compared by identity in case an id was reused.
-        old, waits = self.waits, {}
-        get = old.get
-        suspended = ai.suspended(tasks if tasks is not None else self._tasks())
+        get = self.waits.get
         for t, waiter in suspended:
             key = id(t)
             seen = get(key)
@@ -564,14 +590,17 @@ class Instrumenter:
                 ep.last_seen_ns = now
             else:
                 episodes[key] = Episode(_info(t)[TASK_ID], since, now, raw_stack(t), t)
+
+    def _scan_done(self, waits):
+        """The scan's new view replaces the last; episodes whose task moved
+        on, finished or vanished are closed."""
         self.waits = waits
-        # Close episodes whose task moved on, finished or vanished.
+        episodes = self.episodes
         for key, ep in list(episodes.items()):
             seen = waits.get(key)
             if seen is None or seen[0] is not ep.task_ref() or seen[2] != ep.since_ns:
                 del episodes[key]
                 self.history.append(ep)
-        return suspended
 
     # -- snapshot ------------------------------------------------------------------------
 
