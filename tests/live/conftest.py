@@ -20,6 +20,11 @@ def in_memory_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     # Tests wait for the publisher (settled()), not for its pacing interval.
     settings.PEEPSWEB_LIVE_INTERVAL_S = 0.01
+    # Nothing a test submitted may reach the next test's sockets: the
+    # publisher is the process's, and it may still have a round to send.
+    assert publisher.flush()
+    yield
+    assert publisher.flush()
 
 
 async def settled():
