@@ -55,7 +55,8 @@ def test_changing_the_depth_redraws_in_place(daphne_server, browser_page):
     page.locator("#graph-canvas").focus()
     before = page.get_attribute("#graph-svg", "viewBox")
     page.keyboard.press("+")
-    assert page.get_attribute("#graph-svg", "viewBox") != before
+    # Waited for, not read at once: the key's handler may run a moment later.
+    expect(page.locator("#graph-svg")).not_to_have_attribute("viewBox", before)
 
 
 def test_hostile_labels_stay_text(daphne_server, browser_page):
