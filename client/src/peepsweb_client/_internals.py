@@ -21,7 +21,6 @@ from asyncio import base_events, locks, queues, taskgroups
 from asyncio import tasks as _tasks
 
 PY = sys.version_info[:2]
-TESTED_VERSIONS = ((3, 12), (3, 13))
 
 _current_task = asyncio.current_task
 _time_ns = time.time_ns
@@ -319,7 +318,6 @@ def _pending(waiters):
 on_wake = None
 on_create = None
 on_task = None
-_patched = False
 
 # asyncio's own methods, as they were when this module was imported.
 _LOCK_INIT, _LOCK_ACQUIRE = locks.Lock.__init__, locks.Lock.acquire
@@ -527,24 +525,16 @@ for _cls, _name, _fn in _PATCHES:
     _fn.__code__ = _fn.__code__.replace(co_name=_name, co_qualname=f"{_cls.__name__}.{_name}")
 
 
-def patched():
-    return _patched
-
-
 def patch():
     """Instrument asyncio's classes in place (idempotent)."""
-    global _patched
     for cls, name, fn in _PATCHES:
         setattr(cls, name, fn)
-    _patched = True
 
 
 def unpatch():
     """Put asyncio's own methods back."""
-    global _patched
     for cls, name, _fn in _PATCHES:
         setattr(cls, name, _ORIGINAL[cls, name])
-    _patched = False
 
 
 _ORIGINAL = {(cls, name): cls.__dict__[name] for cls, name, _fn in _PATCHES}

@@ -189,10 +189,6 @@ def _info(task):
     return info
 
 
-def task_id_of(task):
-    return None if task is None else _info(task)[TASK_ID]
-
-
 def prune_task_info():
     """Forget tasks that no longer exist."""
     for key in [k for k, v in _TASK_INFO.items() if v[REF]() is None]:
@@ -374,11 +370,6 @@ def _format_raw(frames, cache):
             text = cache[key] = _frame_text(function, code.co_filename, line)
         texts.append(text)
     return texts
-
-
-def stack_frames(task):
-    """The task's await chain as frame texts, innermost first."""
-    return _format_raw(raw_stack(task), {})
 
 
 # -- the instrumenter ---------------------------------------------------------------------
