@@ -21,6 +21,9 @@ CONDITION = "condition"
 
 # The two halves of a call, paired by attrs.correlation_key.
 RPC = (REQUEST, RESPONSE)
+# Kinds whose `needs` edges point at their holders ("lock→task while held"),
+# with or without the edge's `held: true` (the cycle sentences read them so).
+HELD = (LOCK, SEMAPHORE, CONDITION)
 
 # A channel is two nodes, `{family}_tx` (a sender) and `{family}_rx` (the
 # receiver); mpsc, oneshot and watch are peeps' families, and any other

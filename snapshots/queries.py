@@ -19,9 +19,20 @@ from itertools import batched
 import re2
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, CharField, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, RowNumber
 from peepsweb_client.contract import task_node_id
 
 from snapshots.models import (
@@ -34,7 +45,7 @@ from snapshots.models import (
     UnresolvedEdge,
     WakeEvent,
 )
-from snapshots.node_kinds import RPC
+from snapshots.node_kinds import HELD, RPC
 from snapshots.scope import HAS_DATA, Scope, ScopeNotFound
 from snapshots.states import STATE_CLASSES
 
@@ -1001,6 +1012,75 @@ def node_edges(scope, node_id, outgoing=True):
     """What the node needs (outgoing) or what needs it, as the inspector
     lists them: (edge rows as in NodeDetail.needs / needed_by, total)."""
     return _edge_rows(scope, node_id, outgoing)
+
+
+# --- who waits on whom, for a page of rows (the task table, locks, semaphores) ---
+
+
+def edge_ends(scope, node_ids, *, outgoing, cap, only=None):
+    """node_id -> (ids at the other end of its first `cap` local needs edges,
+    in the sender's order; how many such edges it has), for those of
+    `node_ids` that have one. `outgoing`: what each needs, else what needs
+    it; `only`: a Q narrowing the edges. One query per IN_BATCH ids whatever
+    the fan-out: a window numbers each node's edges and only the first `cap`
+    come back, so a lock with 50,000 waiters is `cap` rows, not 50,000."""
+    mine, theirs = ("src", "dst") if outgoing else ("dst", "src")
+    edges = scope.local_edges()
+    if only is not None:
+        edges = edges.filter(only)
+    out = {}
+    for batch in batched(sorted(set(node_ids)), IN_BATCH):
+        rows = (
+            edges.filter(**{f"{mine}__in": batch})
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F(mine)], order_by=[F("id").asc()]),
+                total=Window(Count("id"), partition_by=[F(mine)]),
+            )
+            .filter(rank__lte=cap)
+            .order_by(mine, "rank")
+            .values_list(mine, theirs, "total")
+        )
+        for me, other, total in rows:
+            out.setdefault(me, ([], total))[0].append(other)
+    return out
+
+
+def holder_edges(scope):
+    """The needs edges that point at a holder: `held: true`, or any edge out
+    of a lock, semaphore or condition (node_kinds.HELD)."""
+    held_kinds = scope.nodes().filter(kind__in=HELD).values("node_id")
+    return Q(attrs__held=True) | Q(src__in=held_kinds)
+
+
+@dataclass
+class WaitsOn:
+    target: str  # the node id of the first thing the task needs
+    holder: str | None = None  # who holds that, when an edge says so
+    holders: int = 0  # how many hold it
+
+
+def waits_on(scope, nodes):
+    """node_id -> WaitsOn for those of `nodes` (Node rows of one page) that
+    need something: their first needs edge (local ones first, then those to
+    other processes), and its target's first holder. Two queries for a page
+    of local edges, a third only when a row's edges all leave its process;
+    the caller names the ids with one node_briefs call."""
+    needing = [n.node_id for n in nodes if n.needs_count]
+    found = {
+        src: WaitsOn(target=dsts[0])
+        for src, (dsts, _) in edge_ends(scope, needing, outgoing=True, cap=1).items()
+    }
+    elsewhere = [n for n in needing if n not in found]
+    for batch in batched(elsewhere, IN_BATCH):
+        rows = UnresolvedEdge.objects.filter(process_id__in=scope.process_ids, src__in=batch)
+        for src, dst in rows.order_by("id").values_list("src", "dst"):
+            found.setdefault(src, WaitsOn(target=dst))
+    targets = {w.target for w in found.values()}
+    holders = edge_ends(scope, targets, outgoing=True, cap=1, only=holder_edges(scope))
+    for w in found.values():
+        if w.target in holders:
+            (w.holder,), w.holders = holders[w.target]
+    return found
 
 
 # A finished task's old pending trace says nothing about being stuck now.

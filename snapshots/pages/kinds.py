@@ -35,6 +35,9 @@ class KindGroup:
     title: str
     kinds: tuple  # exact kinds; channel kinds are matched by suffix too
     columns: tuple = field(default_factory=tuple)
+    # Name who holds each row and who waits on it (its needs edges point at
+    # its holders, node_kinds.HELD; the edges to it come from its waiters).
+    names_holders: bool = False
 
 
 def _c(key, title, fmt="text"):
@@ -64,6 +67,7 @@ GROUPS = {
                 _c("holder_count", "holders", "num"),
                 _c("waiter_count", "waiters", "num"),
             ),
+            names_holders=True,
         ),
         KindGroup(
             "channels",
@@ -86,6 +90,7 @@ GROUPS = {
                 _c("permits_available", "available", "num"),
                 _c("waiters", "waiters", "num"),
             ),
+            names_holders=True,
         ),
         KindGroup(
             "requests",

@@ -38,7 +38,7 @@ def parked_document():
     )
 
 
-def test_it_groups_tasks_by_identical_stack_biggest_first(client, ingest):
+def test_it_groups_tasks_by_identical_stack_longest_wait_first(client, ingest):
     snapshot = ingest(parked_document())
     response = client.get(reverse("pages:backtraces", args=[snapshot]))
     assert response.status_code == 200
@@ -61,16 +61,20 @@ def test_the_tree_merges_common_innermost_frames():
             [[LOCK, POOL, CONN], [LOCK, POOL, CONN], [LOCK, POOL, FLUSH], [SLEEP]]
         )
     ]
-    buckets, hidden = group_by_stack(traces)
-    assert hidden == 0
-    rows = stack_tree(buckets)
+    buckets = group_by_stack(traces)
+    rows, complete = stack_tree(buckets)
+    assert complete
     assert [(r["depth"], r["frames"], r["count"]) for r in rows] == [
         (0, [LOCK, POOL], 3),
         (1, [CONN], 2),
         (1, [FLUSH], 1),
         (0, [SLEEP], 1),
     ]
-    assert [b.count for b in rows[1]["buckets"]] == [2]
+    assert rows[1]["bucket"].count == 2
+    # Nesting: the first row opens a level that its last child closes.
+    assert [(r["opens"], len(r["closes"])) for r in rows] == [
+        (True, 0), (False, 0), (False, 1), (False, 0)
+    ]  # fmt: skip
 
 
 def test_a_very_deep_stack_renders_without_recursion(client, ingest):
@@ -100,6 +104,7 @@ def test_a_very_deep_stack_renders_without_recursion(client, ingest):
     response = client.get(reverse("pages:backtraces", args=[snapshot]))
     assert response.status_code == 200
     assert [r["depth"] for r in response.context["tree"]] == [0, 1, 1]
+    assert response.context["tree_complete"]
 
 
 def test_missing_frames_are_named_not_dropped(client, ingest):

@@ -28,7 +28,8 @@ TASK_COLUMNS = (
     ("process", "process", False),
     ("age", "age", True),
     ("pending_us", "pending", True),
-    ("needs_count", "needs", True),
+    # What it waits on: named by the row (waits_on), sorted by how many.
+    ("needs_count", "waits on", False),
     ("last_waker", "last waker", False),
 )
 
@@ -58,6 +59,25 @@ def _node_page(scope, query, **fixed):
 
 
 @dataclass
+class NodeName:
+    """A node named in a cell: its kind, label (or id) and link; href ""
+    when it is not in the scope."""
+
+    node_id: str
+    label: str
+    kind: str = ""
+    href: str = ""
+
+
+def node_name(scope, node_id, briefs):
+    brief = briefs.get(node_id)
+    if brief is None:
+        return NodeName(node_id, node_id)
+    href = node_path(scope.key, node_id)
+    return NodeName(node_id, brief["label"] or node_id, brief["kind"], href)
+
+
+@dataclass
 class TaskRow:
     """One task table row, formatted here rather than by a dozen filters per
     row: the table of 500 rows renders several times faster this way. Values
@@ -71,9 +91,15 @@ class TaskRow:
     waker_href: str = ""
     waker_label: str = ""
     waker_class: str = ""  # "" when the waker is not in the scope
+    waits: NodeName | None = None  # the first thing it needs
+    waits_more: int = 0  # how many more it needs
+    holder: NodeName | None = None  # who holds what it waits on
+    holders_more: int = 0
 
 
-def task_rows(scope, nodes, wakers, cycle_members):
+def task_rows(scope, nodes, briefs, waits, cycle_members):
+    """`briefs`: node_briefs of the rows' last wakers and of what they wait
+    on (`waits`, queries.waits_on) and its holders, fetched in one call."""
     rows = []
     for n in nodes:
         row = TaskRow(
@@ -84,13 +110,20 @@ def task_rows(scope, nodes, wakers, cycle_members):
             in_cycle=n.node_id in cycle_members,
         )
         if n.last_waker:
-            waker = wakers.get(n.last_waker)
+            waker = briefs.get(n.last_waker)
             row.waker_label = (waker and waker["label"]) or n.last_waker
             if waker:
                 row.waker_href = node_path(scope.key, n.last_waker)
                 row.waker_class = (
                     waker["state_class"] if waker["state_class"] in STATE_CLASSES else "unknown"
                 )
+        w = waits.get(n.node_id)
+        if w is not None:
+            row.waits = node_name(scope, w.target, briefs)
+            row.waits_more = max(0, n.needs_count - 1)
+            if w.holder is not None:
+                row.holder = node_name(scope, w.holder, briefs)
+                row.holders_more = w.holders - 1
         rows.append(row)
     return rows
 
@@ -120,12 +153,16 @@ def tasks(request):
 def tasks_context(scope, query):
     page, error = _node_page(scope, query, kind="task")
     cycles = integrations.cycle_context(scope)
-    wakers = queries.node_briefs(scope, [n.last_waker for n in page.items])
+    waits = queries.waits_on(scope, page.items)
+    # One look-up names every node a row mentions.
+    named = [n.last_waker for n in page.items]
+    named += [w.target for w in waits.values()] + [w.holder for w in waits.values()]
+    briefs = queries.node_briefs(scope, named)
     return {
         "scope": scope,
         "active": "tasks",
         "page": page,
-        "rows": task_rows(scope, page.items, wakers, cycles["cycle_members"]),
+        "rows": task_rows(scope, page.items, briefs, waits, cycles["cycle_members"]),
         "error": error,
         "columns": TASK_COLUMNS,
         "raw_states": _raw_states(scope),
@@ -146,6 +183,32 @@ def kinds(request):
     return render_page(request, "pages/kinds.html", context)
 
 
+# Names per cell of the locks and semaphores tables; the rest is "+N more".
+NAMES_CAP = 3
+
+
+def name_holders_and_waiters(scope, rows):
+    """Give each row (a lock or semaphore) `held_by` and `waiters`: the first
+    NAMES_CAP NodeNames, with `held_by_more` and `waiters_more` counting the
+    rest. Three queries for the page whatever the crowds."""
+    ids = [row["node"].node_id for row in rows]
+    holders = queries.edge_ends(
+        scope, ids, outgoing=True, cap=NAMES_CAP, only=queries.holder_edges(scope)
+    )
+    waiters = queries.edge_ends(scope, ids, outgoing=False, cap=NAMES_CAP)
+    named = [i for found in (holders, waiters) for others, _ in found.values() for i in others]
+    briefs = queries.node_briefs(scope, named)
+    for row in rows:
+        node = row["node"]
+        held, held_total = holders.get(node.node_id, ([], 0))
+        waiting, _ = waiters.get(node.node_id, ([], 0))
+        row["held_by"] = [node_name(scope, i, briefs) for i in held]
+        row["held_by_more"] = held_total - len(held)
+        row["waiters"] = [node_name(scope, i, briefs) for i in waiting]
+        # needed_by_count counts the waiters in other processes too.
+        row["waiters_more"] = max(0, node.needed_by_count - len(waiting))
+
+
 @scoped_page
 def kind_table(request, kind):
     scope = request.snapshot_scope
@@ -164,6 +227,9 @@ def kind_table(request, kind):
         }
         for n in page.items
     ]
+    names_holders = group is not None and group.names_holders
+    if names_holders:
+        name_holders_and_waiters(scope, rows)
     context = {
         "active": "kinds",
         "kind": kind,
@@ -174,6 +240,7 @@ def kind_table(request, kind):
         "rows": rows,
         "error": error,
         "columns": columns,
+        "names_holders": names_holders,
         "kind_links": kind_tables.kind_links(kind_counts),
         **_filter_context(scope, request.GET),
     }
