@@ -19,6 +19,18 @@ def envint(name, default):
     return int(os.environ.get(name, default))
 
 
+def envseconds(name, default):
+    """A duration: "90" or "90s", "15m", "24h" -> seconds."""
+    raw = os.environ.get(name, default).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    scale = units.get(raw[-1:], 1)
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        return float(number) * scale
+    except ValueError:
+        raise ValueError(f"{name}: expected seconds or a duration like 15m, got {raw!r}") from None
+
+
 def database_from_url(url):
     """postgres://user:pass@host:port/name -> a Django DATABASES entry."""
     parts = urlparse(url)
@@ -190,7 +202,24 @@ PEEPSWEB_MAX_ATTRS_DEPTH = envint("PEEPSWEB_MAX_ATTRS_DEPTH", 16)
 # Django's own cap must not cut our body before we can answer 413 ourselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 
-PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 500)
+# History (snapshots/retention.py): every capture for KEEP_FULL, then at most
+# one per process per THIN_INTERVAL (captures where a node changed state
+# class or a cycle appeared or resolved are kept) up to KEEP_HOURS; the
+# oldest first above KEEP_MAX_MB on disk (0: no cap), and the oldest first
+# above KEEP_SNAPSHOTS snapshots (0: no cap).
+PEEPSWEB_KEEP_FULL = envseconds("PEEPSWEB_KEEP_FULL", "15m")
+PEEPSWEB_THIN_INTERVAL = envseconds("PEEPSWEB_THIN_INTERVAL", "1m")
+PEEPSWEB_KEEP_HOURS = float(os.environ.get("PEEPSWEB_KEEP_HOURS", 24))
+PEEPSWEB_KEEP_MAX_MB = envint("PEEPSWEB_KEEP_MAX_MB", 0)
+PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 0)
+# Ingest prunes after itself at most this often per server process.
+PEEPSWEB_PRUNE_EVERY_S = envseconds("PEEPSWEB_PRUNE_EVERY_S", "5")
+# Versioned storage (snapshots/versions.py): a process's next capture writes
+# all its rows again once the rows added since the last full write reach
+# this many times that write; and how many row digests of process heads
+# each server process keeps in memory.
+PEEPSWEB_SEGMENT_REWRITE = float(os.environ.get("PEEPSWEB_SEGMENT_REWRITE", 1.0))
+PEEPSWEB_HEAD_CACHE_ROWS = envint("PEEPSWEB_HEAD_CACHE_ROWS", 2_000_000)
 PEEPSWEB_KEEP_INGEST_EVENTS = envint("PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)
 # PostgreSQL: a capture with at least this many nodes + edges is loaded into
 # partitions of its own (snapshots/partitions.py).

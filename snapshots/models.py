@@ -1,10 +1,15 @@
 """Storage for snapshots, following the peeps schema: nodes + `needs` edges.
 
 A Snapshot is one coherent capture; it holds one ProcessSnapshot per process
-(one for a push, one per agent for a pull). Every row below a snapshot points
-at its ProcessSnapshot, so a *scope* (a snapshot, or the live graph: the newest
-ProcessSnapshot per proc_key) is simply a set of ProcessSnapshot ids; see
-snapshots/scope.py. Snapshots are immutable once complete.
+(one for a push, one per agent for a pull), a *capture*. A *scope* (a
+snapshot, or the live graph: the newest capture per proc_key) is a set of
+captures; see snapshots/scope.py. Snapshots are immutable once complete.
+
+Consecutive captures of one proc_key share the rows that did not change
+(nodes, edges, traces, frames): each row is valid over a range of capture
+ids within a *segment*, and a capture sees the rows of its segment valid at
+its id. snapshots/versions.py writes and reads them; wake events stay per
+capture (they are what happened since the previous one).
 """
 
 import hashlib
@@ -80,11 +85,26 @@ class ProcessSnapshot(models.Model):
     # read by snapshots.queries (a capture never changes once it has data), so
     # the home page does not re-count 100,000 tasks per snapshot per visit.
     count_cache = models.JSONField(null=True, blank=True, default=None)
+    # Versioned storage (snapshots/versions.py): the rows this capture sees
+    # are those of its segment valid at its id. Null until it has data.
+    segment_id = models.BigIntegerField(null=True)
+    # Against the previous capture of the same proc_key: how many rows were
+    # added or ended (0: nothing changed; null: no previous capture); whether
+    # it is a landmark, where a node present in both changed state class or
+    # this process's needs cycles changed (retention never thins those); and
+    # those cycles (a digest of their members; "" when there are none).
+    changed_rows = models.IntegerField(null=True)
+    landmark = models.BooleanField(default=True)
+    # Retention looked at it while thinning and keeps it.
+    kept = models.BooleanField(default=False)
+    cycle_key = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         indexes = [
             # live view: newest capture per proc_key within the freshness window
             models.Index(fields=["proc_key", "-received_at"], name="proc_key_received"),
+            models.Index(fields=["proc_key", "id"], name="proc_key_id"),  # lineage
+            models.Index(fields=["segment_id", "id"], name="capture_segment"),  # retention
         ]
         constraints = [
             models.UniqueConstraint(
@@ -96,27 +116,38 @@ class ProcessSnapshot(models.Model):
         return f"{self.proc_key} in snapshot {self.snapshot_id}"
 
 
+class ProcessHead(models.Model):
+    """The newest capture of a proc_key and the segment it writes into.
+    Ingest locks this row (versions.py), so two captures of one process are
+    never diffed against the same head at once."""
+
+    proc_key = models.CharField(max_length=64, unique=True)
+    capture_id = models.BigIntegerField()
+    segment_id = models.BigIntegerField()
+    segment_rows = models.BigIntegerField(default=0)  # rows its first capture wrote
+    added_rows = models.BigIntegerField(default=0)  # rows written since
+
+    def __str__(self):
+        return f"{self.proc_key} at capture {self.capture_id}"
+
+
 class Node(models.Model):
     """A runtime entity. Columns beside `attrs` are derived at ingest so the
     task table can filter and sort 100,000 rows in SQL.
 
-    On PostgreSQL a big capture's nodes (and edges) are a partition of their
-    own (snapshots/partitions.py). Attaching a partition with foreign keys
-    locks the referenced tables against every concurrent ingest, and two
-    ingests waiting on each other deadlock, so the keys of Node and Edge are
-    not database constraints (db_constraint=False): only ingest writes these
-    rows, next to the capture it has just created or locked, and Django and
-    retention still delete them with it."""
+    On PostgreSQL a big segment's nodes (and edges) are a partition of their
+    own (snapshots/partitions.py). Versioned rows have no foreign keys: a
+    row outlives the capture that wrote it, and retention deletes it when no
+    capture of its segment sees it any more."""
 
-    # db_index=False on both keys, here and on Edge: no reader looks rows up
-    # by snapshot (the scope's process ids select them), the composite
-    # indexes below lead with process, and every index is paid on each row.
-    snapshot = models.ForeignKey(
-        Snapshot, models.CASCADE, related_name="+", db_constraint=False, db_index=False
-    )
-    process = models.ForeignKey(
-        ProcessSnapshot, models.CASCADE, related_name="nodes", db_index=False, db_constraint=False
-    )
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. `digest`
+    # identifies the content, so the next capture finds what is unchanged.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     node_id = models.CharField(max_length=1024)
     kind = models.CharField(max_length=64)
     proc_key = models.CharField(max_length=64)
@@ -127,16 +158,20 @@ class Node(models.Model):
     state = models.CharField(max_length=256, blank=True, default="")
     state_class = models.CharField(max_length=16, blank=True, default="")
     spawned_at_ns = models.BigIntegerField(null=True)
-    pending_us = models.BigIntegerField(null=True)  # longest pending trace
+    # Start of the longest pending trace; readers get `pending_us` as of
+    # their capture (versions.annotate): a duration would change every capture.
+    pending_since_ns = models.BigIntegerField(null=True)
     last_waker = models.CharField(max_length=1024, blank=True, default="")
     needs_count = models.IntegerField(default=0)
     needed_by_count = models.IntegerField(default=0)
 
     class Meta:
         indexes = [
-            models.Index(fields=["process", "node_id"], name="node_process_id"),  # inspector
-            models.Index(fields=["process", "kind", "state_class"], name="node_state"),  # filters
-            models.Index(fields=["process", "task_id"], name="node_task_id"),  # wake resolution
+            models.Index(fields=["segment_id", "node_id"], name="node_segment_id"),  # inspector
+            # the tables filter
+            models.Index(fields=["segment_id", "kind", "state_class"], name="node_state"),
+            models.Index(fields=["segment_id", "task_id"], name="node_task_id"),  # wakes
+            models.Index(fields=["segment_id", "digest"], name="node_digest"),  # ingest
         ]
 
     def __str__(self):
@@ -147,12 +182,14 @@ class Edge(models.Model):
     """`src needs dst`, both endpoints inside the same process capture.
     Partitioned like Node, with no database foreign keys for the same reason."""
 
-    snapshot = models.ForeignKey(
-        Snapshot, models.CASCADE, related_name="+", db_constraint=False, db_index=False
-    )
-    process = models.ForeignKey(
-        ProcessSnapshot, models.CASCADE, related_name="edges", db_index=False, db_constraint=False
-    )
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. `digest`
+    # identifies the content, so the next capture finds what is unchanged.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     src = models.CharField(max_length=1024)
     dst = models.CharField(max_length=1024)
     attrs = models.JSONField(default=dict)
@@ -161,8 +198,9 @@ class Edge(models.Model):
         indexes = [
             # Every reader filters by the scope's process ids (scope.py), so
             # one index per direction serves a snapshot and the live view.
-            models.Index(fields=["process", "src"], name="edge_process_src"),  # needs
-            models.Index(fields=["process", "dst"], name="edge_process_dst"),  # needed_by
+            models.Index(fields=["segment_id", "src"], name="edge_segment_src"),  # needs
+            models.Index(fields=["segment_id", "dst"], name="edge_segment_dst"),  # needed_by
+            models.Index(fields=["segment_id", "digest"], name="edge_digest"),  # ingest
         ]
 
     def __str__(self):
@@ -177,8 +215,14 @@ class UnresolvedEdge(models.Model):
     DST = "dst"
     BOTH = "both"
 
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="unresolved_edges")
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. `digest`
+    # identifies the content, so the next capture finds what is unchanged.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     src = models.CharField(max_length=1024)
     dst = models.CharField(max_length=1024)
     attrs = models.JSONField(default=dict)
@@ -187,7 +231,7 @@ class UnresolvedEdge(models.Model):
     reason = models.TextField()
 
     class Meta:
-        indexes = [models.Index(fields=["process"], name="unresolved_process")]
+        indexes = [models.Index(fields=["segment_id", "digest"], name="unresolved_digest")]
 
     def __str__(self):
         return f"{self.src} needs {self.dst} (unresolved {self.missing_side})"
@@ -212,13 +256,21 @@ class WakeEvent(models.Model):
 class Frame(models.Model):
     """Interned frame text of one process capture, keyed by the sender's frame id."""
 
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="frames")
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. `digest`
+    # identifies the content, so the next capture finds what is unchanged.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     frame_key = models.BigIntegerField()
     text = models.TextField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["process", "frame_key"], name="frame_per_process"),
+        indexes = [
+            models.Index(fields=["segment_id", "frame_key"], name="frame_segment_key"),
+            models.Index(fields=["segment_id", "digest"], name="frame_digest"),
         ]
 
     def __str__(self):
@@ -226,16 +278,26 @@ class Frame(models.Model):
 
 
 class PendingTrace(models.Model):
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="pending_traces")
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. `digest`
+    # identifies the content, so the next capture finds what is unchanged.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     node_id = models.CharField(max_length=1024)
     task_id = models.BigIntegerField()
-    at_ns = models.BigIntegerField()
-    duration_us = models.BigIntegerField(null=True)
+    # When the task began to wait (the sender's since_ns, else at_ns minus
+    # duration_us); readers get at_ns and duration_us as of their capture.
+    since_ns = models.BigIntegerField(null=True)
     frame_ids = models.JSONField(default=list)  # innermost first
 
     class Meta:
-        indexes = [models.Index(fields=["process", "node_id"], name="trace_node")]  # inspector
+        indexes = [
+            models.Index(fields=["segment_id", "node_id"], name="trace_node"),  # inspector
+            models.Index(fields=["segment_id", "digest"], name="trace_digest"),
+        ]
 
     def __str__(self):
         return f"trace of {self.node_id}"

@@ -35,15 +35,12 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Concat, RowNumber
 from peepsweb_client.contract import task_node_id
 
+from snapshots import versions
 from snapshots.models import (
     CycleReport,
-    Frame,
     Node,
-    PendingTrace,
     ProcessSnapshot,
     Snapshot,
-    UnresolvedEdge,
-    WakeEvent,
 )
 from snapshots.node_kinds import HELD, RPC
 from snapshots.scope import HAS_DATA, Scope, ScopeNotFound
@@ -130,7 +127,7 @@ def _fill_count_caches(processes):
         return
     caches = {p.id: {"kinds": {}, "task_state_classes": {}} for p in missing}
     rows = (
-        Node.objects.filter(process_id__in=list(caches))
+        versions.rows(Node, versions.captures_of(caches))
         .values_list("process_id", "kind", "state_class")
         .annotate(n=Count("id"))
         .order_by()
@@ -258,7 +255,6 @@ def scope_summary(scope):
     resolved, unresolved = scope.cross_edges()
     kinds = _kind_counts(processes)
     captured = [p.captured_at_ns for p in processes if p.captured_at_ns is not None]
-    ids = scope.process_ids
     summary = ScopeSummary(
         scope=scope,
         processes=processes,
@@ -268,8 +264,8 @@ def scope_summary(scope):
         edge_count=scope.local_edges().count() + len(resolved),
         cross_edge_count=len(resolved),
         unresolved_edge_count=len(unresolved),
-        wake_event_count=WakeEvent.objects.filter(process_id__in=ids).count(),
-        pending_trace_count=PendingTrace.objects.filter(process_id__in=ids).count(),
+        wake_event_count=scope.wakes().count(),
+        pending_trace_count=scope.traces().count(),
         captured_at_ns=min(captured) if captured else None,
         skew_ns=(max(captured) - min(captured)) if len(captured) > 1 else None,
     )
@@ -483,22 +479,26 @@ class NodeFilters:
     classes: list
     process_ids: list | None  # None: every process of the scope
     search: tuple | None  # (ORM lookup, text), see parse_search
+    segment_ids: list | None = None  # those processes' segments
 
     @classmethod
     def parse(cls, scope, *, kind=None, state=None, state_class=None, process=None, q=None):
-        process_ids = None
+        process_ids = segment_ids = None
         procs = _values("process", process)
         if procs:
-            # The proc_key or the process name; filtering on process_id uses
-            # the index every node index starts with.
+            # The proc_key or the process name; filtering on segment_id uses
+            # the column every node index starts with.
             wanted = set(procs)
-            process_ids = [p.id for p in scope_processes(scope) if wanted & {p.proc_key, p.process}]
+            chosen = [p for p in scope_processes(scope) if wanted & {p.proc_key, p.process}]
+            process_ids = [p.id for p in chosen]
+            segment_ids = [p.segment_id for p in chosen]
         return cls(
             kinds=_values("kind", kind),
             states=_values("state", state),
             classes=_values("state_class", state_class, _check_state_class),
             process_ids=process_ids,
             search=parse_search(q),
+            segment_ids=segment_ids,
         )
 
     def apply(self, qs):
@@ -509,7 +509,7 @@ class NodeFilters:
         if self.classes:
             qs = qs.filter(state_class__in=self.classes)
         if self.process_ids is not None:
-            qs = qs.filter(process_id__in=self.process_ids)
+            qs = qs.filter(segment_id__in=self.segment_ids)
         if self.search:
             lookup, text = self.search
             qs = qs.filter(Q(**{f"label__{lookup}": text}) | Q(**{f"node_id__{lookup}": text}))
@@ -681,7 +681,8 @@ def _edge_rows(scope, node_id, outgoing):
     order = Concat(theirs, Value(""), output_field=CharField())
     local = list(local_qs.order_by(order, "id").values("src", "dst", "attrs")[:EDGE_LIST_CAP])
     cross = list(
-        UnresolvedEdge.objects.filter(process_id__in=scope.process_ids, **{mine: node_id})
+        scope.unresolved_edges()
+        .filter(**{mine: node_id})
         .order_by(theirs, "id")
         .values("src", "dst", "attrs", "missing_side", "referenced_proc_key", "reason")
     )
@@ -730,7 +731,7 @@ def _edge_rows(scope, node_id, outgoing):
 
 
 def _wake_info(scope, node_id):
-    events = WakeEvent.objects.filter(process_id__in=scope.process_ids, woken=node_id)
+    events = scope.wakes().filter(woken=node_id)
     groups = list(
         events.values("waker")
         .annotate(count=Count("id"), last_at_ns=Max("at_ns"))
@@ -774,20 +775,14 @@ def _wake_info(scope, node_id):
     return sources, recent, total
 
 
-def _trace_dicts(rows):
+def _trace_dicts(scope, rows):
     """PendingTrace value rows -> dicts with frames resolved to text. Frame
     ids are per process capture, so the lookup is keyed by (process, id)."""
     wanted = {}
     for t in rows:
         keys = wanted.setdefault(t["process_id"], set())
         keys.update(k for k in map(_frame_key, t["frame_ids"] or []) if k is not None)
-    texts = {}
-    for process_id, keys in wanted.items():
-        for batch in batched(sorted(keys), IN_BATCH):
-            for key, text in Frame.objects.filter(
-                process_id=process_id, frame_key__in=batch
-            ).values_list("frame_key", "text"):
-                texts[(process_id, key)] = text
+    texts = scope.frame_texts(wanted)
     return [
         {
             "node_id": t["node_id"],
@@ -819,12 +814,10 @@ def _trace_node_ids(node):
 
 
 def _traces(scope, node):
-    qs = PendingTrace.objects.filter(
-        process_id__in=scope.process_ids, node_id__in=_trace_node_ids(node)
-    )
+    qs = scope.traces().filter(node_id__in=_trace_node_ids(node))
     total = qs.count()
-    rows = list(qs.order_by("-at_ns", "-id").values(*TRACE_FIELDS)[:TRACE_CAP])
-    traces = _trace_dicts(rows)
+    rows = list(qs.order_by("-id").values(*TRACE_FIELDS)[:TRACE_CAP])
+    traces = _trace_dicts(scope, rows)
     for t in traces:
         del t["node_id"]  # the node's own
     return traces, total
@@ -958,16 +951,12 @@ def scope_pending_traces(scope, limit=100_000):
     Frame texts are fetched once per distinct frame, not per trace."""
     owners = {p.id: p.proc_key for p in scope_processes(scope)}
     newest = {}
-    rows = (
-        PendingTrace.objects.filter(process_id__in=scope.process_ids)
-        .order_by("-at_ns", "-id")
-        .values(*TRACE_FIELDS)
-    )
+    rows = scope.traces().order_by("-id").values(*TRACE_FIELDS)
     for row in rows[:limit]:
         newest.setdefault((row["process_id"], row["node_id"]), row)
     rows = list(newest.values())
-    traces = _trace_dicts(rows)
-    tasks = _task_nodes(rows)
+    traces = _trace_dicts(scope, rows)
+    tasks = _task_nodes(scope, rows)
     for row, trace in zip(rows, traces, strict=True):
         trace["proc_key"] = owners.get(row["process_id"])
         # Link the task's real node id, which may not be the contract-shaped
@@ -978,17 +967,19 @@ def scope_pending_traces(scope, limit=100_000):
     return traces
 
 
-def _task_nodes(rows):
+def _task_nodes(scope, rows):
     """(process_id, task_id) -> ids of the task nodes with that task_id, in
     storage order, for rows with process_id and task_id (index node_task_id)."""
     wanted = {}
     for row in rows:
         wanted.setdefault(row["process_id"], set()).add(row["task_id"])
+    captures = {c[0]: c for c in scope.captures}
     found = {}
     for process_id, task_ids in wanted.items():
+        nodes = versions.rows(Node, [captures[process_id]])
         for batch in batched(sorted(task_ids), IN_BATCH):
             pairs = (
-                Node.objects.filter(process_id=process_id, kind="task", task_id__in=batch)
+                nodes.filter(kind="task", task_id__in=batch)
                 .order_by("id")
                 .values_list("task_id", "node_id")
             )
@@ -1072,7 +1063,7 @@ def waits_on(scope, nodes):
     }
     elsewhere = [n for n in needing if n not in found]
     for batch in batched(elsewhere, IN_BATCH):
-        rows = UnresolvedEdge.objects.filter(process_id__in=scope.process_ids, src__in=batch)
+        rows = scope.unresolved_edges().filter(src__in=batch)
         for src, dst in rows.order_by("id").values_list("src", "dst"):
             found.setdefault(src, WaitsOn(target=dst))
     targets = {w.target for w in found.values()}
@@ -1107,16 +1098,15 @@ def newest_pending_traces(scope, nodes):
     found = []
     for node in nodes:
         row = (
-            PendingTrace.objects.filter(
-                process_id__in=scope.process_ids, node_id__in=_trace_node_ids(node)
-            )
-            .order_by("-at_ns", "-id")
+            scope.traces()
+            .filter(node_id__in=_trace_node_ids(node))
+            .order_by("-id")
             .values(*TRACE_FIELDS)
             .first()
         )
         if row is not None:
             found.append((node.node_id, row))
-    traces = _trace_dicts([row for _, row in found])
+    traces = _trace_dicts(scope, [row for _, row in found])
     return {node_id: trace for (node_id, _), trace in zip(found, traces, strict=True)}
 
 

@@ -6,12 +6,24 @@ graph behaves exactly like a snapshot.
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
+from itertools import batched
 
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from snapshots.models import Edge, Node, ProcessSnapshot, Snapshot, UnresolvedEdge
+from snapshots import versions
+from snapshots.models import (
+    Edge,
+    Frame,
+    Node,
+    PendingTrace,
+    ProcessSnapshot,
+    Snapshot,
+    UnresolvedEdge,
+    WakeEvent,
+)
 
 LIVE = "live"
 LATEST = "latest"
@@ -35,18 +47,56 @@ class Scope:
     def processes(self):
         return ProcessSnapshot.objects.filter(id__in=self.process_ids).order_by("proc_key")
 
+    @cached_property
+    def captures(self):
+        """[(capture id, segment id, captured_at_ns)]: what the row readers need."""
+        return versions.captures_of(self.process_ids)
+
+    # Rows carry `process_id`, the capture of this scope that sees them
+    # (versions.rows), so readers group by capture as they always did.
     def nodes(self):
-        return Node.objects.filter(process_id__in=self.process_ids)
+        return versions.rows(Node, self.captures)
 
     def local_edges(self):
-        return Edge.objects.filter(process_id__in=self.process_ids)
+        return versions.rows(Edge, self.captures)
+
+    def unresolved_edges(self):
+        return versions.rows(UnresolvedEdge, self.captures)
+
+    def traces(self):
+        return versions.rows(PendingTrace, self.captures)
+
+    def frames(self):
+        return versions.rows(Frame, self.captures)
+
+    def wakes(self):
+        return WakeEvent.objects.filter(process_id__in=self.process_ids)
+
+    def frame_texts(self, wanted):
+        """{process_id: frame keys} -> {(process_id, key): text}. Frame ids
+        are the sender's, per capture."""
+        by_id = {c[0]: c for c in self.captures}
+        texts = {}
+        for process_id, keys in wanted.items():
+            capture = by_id.get(process_id)
+            if capture is None:
+                continue
+            frames = versions.rows(Frame, [capture]).values_list("frame_key", "text")
+            for batch in batched(sorted(keys), versions.IN_LIST):
+                for key, text in frames.filter(frame_key__in=batch):
+                    texts[(process_id, key)] = text
+        return texts
+
+    def sql_filter(self, alias=""):
+        """(WHERE text, params) selecting this scope's rows, for raw SQL readers."""
+        return versions.visible_sql([(c[0], c[1]) for c in self.captures], alias)
 
     def cross_edges(self):
         """Edges to other processes, split into (resolved, unresolved).
 
         An unresolved edge resolves when every endpoint it misses is a node in
         this scope. There are few of them, so this is done in Python."""
-        rows = list(UnresolvedEdge.objects.filter(process_id__in=self.process_ids))
+        rows = list(self.unresolved_edges())
         if not rows:
             return [], []
         wanted = {r.src for r in rows} | {r.dst for r in rows}

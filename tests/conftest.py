@@ -34,6 +34,22 @@ if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_history_state():
+    """Each test starts with no cached process heads (snapshots/versions.py:
+    ids may repeat once a test's database is flushed) and prunes after every
+    ingest, as it did before pruning was paced (PEEPSWEB_PRUNE_EVERY_S)."""
+    from django.conf import settings
+
+    from snapshots import retention, versions
+
+    versions.HEADS.clear()
+    retention._last_prune = 0.0
+    paced, settings.PEEPSWEB_PRUNE_EVERY_S = settings.PEEPSWEB_PRUNE_EVERY_S, 0
+    yield
+    settings.PEEPSWEB_PRUNE_EVERY_S = paced
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         fixtures = getattr(item, "fixturenames", ())

@@ -41,11 +41,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
+from snapshots import versions
 from snapshots.cycles import explain
 from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
 from snapshots.gc_pause import paused_gc
-from snapshots.models import CycleReport, Edge, Frame, Node, PendingTrace, Snapshot
-from snapshots.queries import IN_BATCH
+from snapshots.models import CycleReport, Edge, Node, PendingTrace, Snapshot
 
 # 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
 # 3: "details" (blocked tasks named, small components' edges) and their nodes.
@@ -64,15 +64,12 @@ def fetch_edge_pairs(scope, resolved=None):
     Same result as Scope.edge_pairs(), through one raw cursor and fetchall:
     no per-row converters or chunking (bench/cycles.py prints the two side
     by side). `resolved`: the scope's resolved cross edges, if already known."""
-    if not scope.process_ids:
+    if not scope.captures:
         return []
-    table, (src, dst, proc) = _quoted(Edge, "src", "dst", "process")
-    marks = ", ".join(["%s"] * len(scope.process_ids))
+    where, params = scope.sql_filter("t")
+    table, (src, dst) = _quoted(Edge, "src", "dst")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {src}, {dst} FROM {table} WHERE {proc} IN ({marks})",
-            list(scope.process_ids),
-        )
+        cursor.execute(f"SELECT t.{src}, t.{dst} FROM {table} AS t WHERE {where}", params)
         pairs = cursor.fetchall()
     if resolved is None:
         resolved, _ = scope.cross_edges()
@@ -90,7 +87,7 @@ def _in_batch_size():
     return max(100, min(10_000, (connection.features.max_query_params or 999) - 50))
 
 
-def select_in(model, fields, process_ids, key_field, keys):
+def select_in(model, fields, scope, key_field, keys):
     """Rows of `fields` of `model` in these captures whose text `key_field`
     is one of `keys`, through a raw cursor (the ORM's per-query overhead
     dominates once a cycle has thousands of nodes).
@@ -101,41 +98,41 @@ def select_in(model, fields, process_ids, key_field, keys):
     element, and past a few thousand keys the planner scanned the table
     instead (measured on 12,000 node ids of the 1M-edge benchmark: 400 ms vs
     240 ms). SQLite gets IN lists as long as it allows."""
-    if not process_ids or not keys:
+    if not scope.captures or not keys:
         return
-    table, cols = _quoted(model, *fields, "process", key_field)
-    *columns, proc_col, key_col = cols
+    columns, select_params = versions.select_sql(model, fields, scope.captures)
+    where, where_params = scope.sql_filter("t")
+    table = connection.ops.quote_name(model._meta.db_table)
+    key_col = "t." + connection.ops.quote_name(model._meta.get_field(key_field).column)
     keys = list(keys)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"SELECT {', '.join('t.' + c for c in columns)}"
+                f"SELECT {columns}"
                 f" FROM jsonb_array_elements_text(%s::jsonb) AS k(v)"
-                f" JOIN {table} AS t ON t.{key_col} = k.v WHERE t.{proc_col} = ANY(%s)",
-                [orjson.dumps(keys).decode(), list(process_ids)],
+                f" JOIN {table} AS t ON {key_col} = k.v WHERE {where}",
+                [*select_params, orjson.dumps(keys).decode(), *where_params],
             )
             yield from cursor.fetchall()
             return
-        size = _in_batch_size()
-        procs = ", ".join(["%s"] * len(process_ids))
+        size = max(100, _in_batch_size() - len(select_params) - len(where_params))
         for batch in batched(keys, size):
             marks = ", ".join(["%s"] * len(batch))
             cursor.execute(
-                f"SELECT {', '.join(columns)} FROM {table}"
-                f" WHERE {proc_col} IN ({procs}) AND {key_col} IN ({marks})",
-                [*process_ids, *batch],
+                f"SELECT {columns} FROM {table} AS t WHERE {where} AND {key_col} IN ({marks})",
+                [*select_params, *where_params, *batch],
             )
             yield from cursor.fetchall()
 
 
-def select_all(model, fields, process_ids):
-    table, cols = _quoted(model, *fields, "process")
-    *columns, proc_col = cols
-    procs = ", ".join(["%s"] * len(process_ids))
+def select_all(model, fields, scope):
+    columns, select_params = versions.select_sql(model, fields, scope.captures)
+    where, where_params = scope.sql_filter("t")
+    table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(columns)} FROM {table} WHERE {proc_col} IN ({procs})",
-            list(process_ids),
+            f"SELECT {columns} FROM {table} AS t WHERE {where}",
+            [*select_params, *where_params],
         )
         while rows := cursor.fetchmany(10_000):
             yield from rows
@@ -168,15 +165,14 @@ class ScopeNodes(NodeSource):
         (process, node_id) index, or one scan of the scope's nodes when the
         ids are a large share of them."""
         ids = ids if isinstance(ids, set) else set(ids)
-        pids = self.scope.process_ids
-        if not ids or not pids:
+        if not ids or not self.scope.captures:
             return
         if len(ids) * SCAN_SHARE > self.node_total:
-            for row in select_all(Node, fields, pids):
+            for row in select_all(Node, fields, self.scope):
                 if row[0] in ids:
                     yield row
         else:
-            yield from select_in(Node, fields, pids, "node_id", ids)
+            yield from select_in(Node, fields, self.scope, "node_id", ids)
 
     def info(self, ids):
         fields = (
@@ -213,9 +209,7 @@ class ScopeNodes(NodeSource):
     def edge_attrs(self, pairs):
         pairs = set(pairs)
         out = {}
-        rows = select_in(
-            Edge, ("src", "dst", "attrs"), self.scope.process_ids, "src", {s for s, _ in pairs}
-        )
+        rows = select_in(Edge, ("src", "dst", "attrs"), self.scope, "src", {s for s, _ in pairs})
         for src, dst, attrs in rows:
             if (src, dst) in pairs and attrs not in (None, "{}", {}):
                 out[(src, dst)] = _decoded(attrs, dict)
@@ -244,7 +238,7 @@ def _node_json(info):
 def _traces(scope, task_ids):
     """Newest pending traces of these tasks, frames resolved to text."""
     fields = ("node_id", "at_ns", "id", "process", "duration_us", "frame_ids")
-    rows = select_in(PendingTrace, fields, scope.process_ids, "node_id", task_ids)
+    rows = select_in(PendingTrace, fields, scope, "node_id", task_ids)
     traces = {}
     for node_id, at_ns, _, process_id, duration_us, frame_ids in sorted(rows, reverse=True):
         kept = traces.setdefault(node_id, [])
@@ -257,12 +251,7 @@ def _traces(scope, task_ids):
             for fid in frame_ids[:FRAMES_PER_TRACE]:
                 if isinstance(fid, int) and not isinstance(fid, bool):
                     keys.setdefault(process_id, set()).add(fid)
-    texts = {}
-    for process_id, wanted in keys.items():
-        for batch in batched(sorted(wanted), IN_BATCH):
-            rows = Frame.objects.filter(process_id=process_id, frame_key__in=batch)
-            for key, text in rows.values_list("frame_key", "text"):
-                texts[(process_id, key)] = text[:MAX_FRAME_CHARS]
+    texts = {k: text[:MAX_FRAME_CHARS] for k, text in scope.frame_texts(keys).items()}
     return {
         node_id: [
             {

@@ -13,13 +13,14 @@ and nodes go into tables of their own, attached as partitions once loaded
 """
 
 import time
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from snapshots import partitions
+from snapshots import partitions, versions
 from snapshots.ingest.errors import IngestError
 from snapshots.ingest.validate import LOCAL
 from snapshots.models import (
@@ -81,6 +82,10 @@ def store_parsed(parsed):
                 "unresolved_count",
                 "wake_count",
                 "trace_count",
+                "segment_id",
+                "changed_rows",
+                "landmark",
+                "cycle_key",
             ]
         )
         if parsed.snapshot_id is None:
@@ -155,16 +160,15 @@ def _columns(model, names):
     return model._meta.db_table, [f.column for f in fields]
 
 
-EDGE_COLS = _columns(Edge, ["snapshot", "process", "src", "dst", "attrs"])
+EDGE_COLS = _columns(Edge, [*versions.KEYS, "src", "dst", "attrs"])
 UNRESOLVED_COLS = _columns(
     UnresolvedEdge,
-    ["snapshot", "process", "src", "dst", "attrs", "missing_side", "referenced_proc_key", "reason"],
+    [*versions.KEYS, "src", "dst", "attrs", "missing_side", "referenced_proc_key", "reason"],
 )
 NODE_COLS = _columns(
     Node,
     [
-        "snapshot",
-        "process",
+        *versions.KEYS,
         "proc_key",
         "node_id",
         "kind",
@@ -174,21 +178,21 @@ NODE_COLS = _columns(
         "state",
         "state_class",
         "spawned_at_ns",
-        "pending_us",
+        "pending_since_ns",
         "last_waker",
         "needs_count",
         "needed_by_count",
     ],
 )
 WAKE_COLS = _columns(WakeEvent, ["snapshot", "process", "at_ns", "waker", "woken", "target_worker"])
-TRACE_COLS = _columns(
-    PendingTrace, ["snapshot", "process", "node_id", "task_id", "at_ns", "duration_us", "frame_ids"]
-)
-FRAME_COLS = _columns(Frame, ["process", "frame_key", "text"])
+TRACE_COLS = _columns(PendingTrace, [*versions.KEYS, "node_id", "task_id", "since_ns", "frame_ids"])
+FRAME_COLS = _columns(Frame, [*versions.KEYS, "frame_key", "text"])
 
 
 def write_rows(proc, parsed):
-    """Write every row of `parsed`; proc.timings gets seconds per step."""
+    """Write the rows of `parsed` that its process's previous capture does
+    not already have (snapshots/versions.py), and fill proc's lineage
+    fields; proc.timings gets seconds per step."""
     sid, pid, key = proc.snapshot_id, proc.id, proc.proc_key
     timings = proc.timings = {}
     clock = time.perf_counter()
@@ -199,62 +203,101 @@ def write_rows(proc, parsed):
         timings[name] = now - clock
         clock = now
 
+    head_row = versions.lock_head(key)
+    # A pull reply fills a capture made when the pull began: when a push of
+    # the process committed since, the reply starts a segment of its own and
+    # the head stays the newer capture (ranges follow capture ids).
+    older = pid < head_row.capture_id
+    head = None if older else versions.load_head(head_row)
+    lap("head")
     unresolved = []
+    pairs = []
     with connection.cursor() as cursor:
         write = _copy if connection.vendor == "postgresql" else _insert_batches
-        edge_table, node_table = EDGE_COLS, NODE_COLS
-        partitioned = partitions.wanted(len(parsed.nodes) + len(parsed.raw_edges))
+        tables = {
+            Edge: EDGE_COLS,
+            Node: NODE_COLS,
+            UnresolvedEdge: UNRESOLVED_COLS,
+            PendingTrace: TRACE_COLS,
+            Frame: FRAME_COLS,
+        }
+        writer = versions.Writer(proc, head, head_row, partial(write, cursor), tables)
+        partitioned = writer.new_segment and partitions.wanted(
+            len(parsed.nodes) + len(parsed.raw_edges)
+        )
         if partitioned:
             partitions.create_loading_tables(cursor, pid)
-            edge_table = (partitions.name(Edge, pid), EDGE_COLS[1])
-            node_table = (partitions.name(Node, pid), NODE_COLS[1])
+            tables[Edge] = (partitions.name(Edge, pid), EDGE_COLS[1])
+            tables[Node] = (partitions.name(Node, pid), NODE_COLS[1])
 
         def edge_rows():
             for kind, row in parsed.iter_edges():
                 if kind is LOCAL:
-                    yield (sid, pid, *row)
+                    pairs.append((row[0], row[1]))
+                    yield row
                 else:
-                    unresolved.append((sid, pid, *row))
+                    unresolved.append(row)
 
-        write_edges(cursor, write, edge_rows(), edge_table)
+        edges_written = write_edges(writer, edge_rows())
         lap("edges")
-        write_nodes(
-            cursor, write, ((sid, pid, key, *row) for row in parsed.node_rows()), node_table
-        )
+        states = {row[0]: row[6] for row in parsed.nodes}
+        write_nodes(writer, ((key, *row) for row in parsed.node_rows()))
         lap("nodes")
-        write_unresolved(cursor, write, unresolved)
+        write_unresolved(writer, unresolved)
         write_wakes(cursor, write, ((sid, pid, *row) for row in parsed.wakes))
-        write_traces(cursor, write, ((sid, pid, *row) for row in parsed.traces))
-        write_frames(cursor, write, ((pid, *row) for row in parsed.frames))
+        write_traces(writer, parsed.traces)
+        write_frames(writer, parsed.frames)
+        proc.changed_rows = writer.finish(cursor)
         lap("other_rows")
         if partitioned:
             partitions.attach(cursor, pid)
             lap("attach")
+    # The needs cycles of this process alone, for retention's "never thin a
+    # capture where a cycle appeared or resolved": recomputed only when its
+    # edges changed.
+    if head is not None and not edges_written and not _edges_closed(head, writer):
+        proc.cycle_key = head.cycle_key
+    else:
+        proc.cycle_key = versions.cycle_key(pairs)
+    proc.landmark = (
+        head is None
+        or proc.cycle_key != head.cycle_key
+        or versions.state_changed(head, states)
+    )
+    proc.segment_id = writer.segment_id
+    if not older:
+        versions.advance_head(head_row, proc, writer)
+        transaction.on_commit(lambda: versions.remember(proc, writer, states, proc.cycle_key))
+
+
+def _edges_closed(head, writer):
+    before, now = head.open[Edge], writer.open[Edge]
+    return any(now.get(d, 0) < n for d, n in before.items())
 
 
 # One function per table, so a test can make one step fail mid-write.
-def write_edges(cursor, write, rows, table_cols=EDGE_COLS):
-    write(cursor, table_cols, rows)
+def write_edges(writer, rows):
+    return writer.add(Edge, rows)
 
 
-def write_nodes(cursor, write, rows, table_cols=NODE_COLS):
-    write(cursor, table_cols, rows)
+def write_nodes(writer, rows):
+    return writer.add(Node, rows)
 
 
-def write_unresolved(cursor, write, rows):
-    write(cursor, UNRESOLVED_COLS, rows)
+def write_unresolved(writer, rows):
+    return writer.add(UnresolvedEdge, rows)
 
 
 def write_wakes(cursor, write, rows):
     write(cursor, WAKE_COLS, rows)
 
 
-def write_traces(cursor, write, rows):
-    write(cursor, TRACE_COLS, rows)
+def write_traces(writer, rows):
+    return writer.add(PendingTrace, rows)
 
 
-def write_frames(cursor, write, rows):
-    write(cursor, FRAME_COLS, rows)
+def write_frames(writer, rows):
+    return writer.add(Frame, rows)
 
 
 def _copy(cursor, table_cols, rows):

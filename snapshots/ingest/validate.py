@@ -101,10 +101,10 @@ class Parsed(Header):
     nodes: list = field(default_factory=list)
     index: dict = field(default_factory=dict)  # node id -> position in nodes
     frames: list = field(default_factory=list)  # (frame_key, text)
-    # (node_id, task_id, at_ns, duration_us, frame_ids_json)
+    # (node_id, task_id, since_ns, frame_ids_json)
     traces: list = field(default_factory=list)
     wakes: list = field(default_factory=list)  # (at_ns, waker, woken, target_worker)
-    pending_us: dict = field(default_factory=dict)  # node position -> longest trace
+    pending_since: dict = field(default_factory=dict)  # node position -> longest trace's start
     last_waker: dict = field(default_factory=dict)  # node position -> (at_ns, waker id)
     needs_count: list = field(default_factory=list)
     needed_by_count: list = field(default_factory=list)
@@ -143,15 +143,13 @@ class Parsed(Header):
 
     def add_traces(self, checked):
         index = self.index
-        pending_us = self.pending_us
-        for node_id, task_id, at_ns, duration, frame_ids in checked:
-            self.traces.append(
-                (node_id, task_id, at_ns, duration, orjson.dumps(frame_ids).decode())
-            )
+        pending_since = self.pending_since
+        for node_id, task_id, since_ns, frame_ids in checked:
+            self.traces.append((node_id, task_id, since_ns, orjson.dumps(frame_ids).decode()))
             pos = index.get(node_id)
-            if pos is not None and duration is not None:
-                if duration > pending_us.get(pos, -1):
-                    pending_us[pos] = duration
+            if pos is not None and since_ns is not None:
+                if since_ns < pending_since.get(pos, INT64_MAX):
+                    pending_since[pos] = since_ns
 
     def add_wakes(self, checked):
         index = self.index
@@ -168,8 +166,8 @@ class Parsed(Header):
     def node_rows(self):
         """Node tuples with the derived columns that need the whole body:
         (node_id, kind, label, attrs, task_id, state, state_class, spawned_at_ns,
-        pending_us, last_waker, needs_count, needed_by_count)."""
-        pending = self.pending_us
+        pending_since_ns, last_waker, needs_count, needed_by_count)."""
+        pending = self.pending_since
         wakers = self.last_waker
         needs = self.needs_count
         needed_by = self.needed_by_count
@@ -186,7 +184,7 @@ class Parsed(Header):
     def release(self):
         """Drop everything big once it is written (the rows, the raw edges)."""
         self.nodes = self.frames = self.traces = self.wakes = self.raw_edges = []
-        self.index = self.pending_us = self.last_waker = {}
+        self.index = self.pending_since = self.last_waker = {}
         self.needs_count = self.needed_by_count = []
 
     def iter_edges(self):

@@ -18,8 +18,9 @@ from django.db import migrations, models
 TABLES = ("snapshots_edge", "snapshots_node")
 
 
-def _rebuild(cursor, table, partitioned):
-    """Move `table` into a new one of the same name, partitioned or not."""
+def _rebuild(cursor, table, partitioned, key="process_id"):
+    """Move `table` into a new one of the same name, partitioned by `key` or
+    not (0003 repartitions by segment_id with it)."""
     cursor.execute(
         "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
         " WHERE indrelid = %s::regclass AND NOT indisprimary ORDER BY indexrelid",
@@ -40,7 +41,7 @@ def _rebuild(cursor, table, partitioned):
     cursor.execute(f'DROP SEQUENCE IF EXISTS "{table}_id_seq" CASCADE')
     like = f'LIKE "{old}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS'
     if partitioned:
-        cursor.execute(f'CREATE TABLE "{table}" ({like}) PARTITION BY LIST (process_id)')
+        cursor.execute(f'CREATE TABLE "{table}" ({like}) PARTITION BY LIST ({key})')
         # Existing rows and small captures (snapshots/partitions.py).
         cursor.execute(f'CREATE TABLE "{table}_default" PARTITION OF "{table}" DEFAULT')
         cursor.execute(f'CREATE SEQUENCE "{table}_id_seq" OWNED BY "{table}".id')

@@ -74,7 +74,7 @@ def test_a_failure_after_nodes_and_edges_were_written_leaves_zero_rows(
     settings.PEEPSWEB_PARTITION_MIN_ROWS = partition_min_rows
     seen = {}
 
-    def fail(cursor, write, rows):
+    def fail(writer, rows):
         # The nodes and edges are in the database (inside the transaction) by
         # now; a big capture's in its own tables, attached last (PostgreSQL).
         seen.update(row_counts())

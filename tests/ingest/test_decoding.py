@@ -82,6 +82,7 @@ def test_the_201_says_where_the_time_went(post):
         "decode",
         "ingest",
         "validate",
+        "head",
         "edges",
         "nodes",
         "other_rows",

@@ -3,7 +3,8 @@
 import pytest
 
 from snapshots.ingest import ingest_document
-from snapshots.models import Node
+from snapshots import versions
+from snapshots.models import Node, ProcessSnapshot
 
 from .conftest import small_doc
 
@@ -11,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 def node(node_id):
-    return Node.objects.get(node_id=node_id)
+    return versions.rows(Node, versions.captures_of([ProcessSnapshot.objects.latest("id").id])).get(
+        node_id=node_id
+    )
 
 
 def test_task_columns_come_from_attrs():
@@ -83,12 +86,19 @@ def test_needs_and_needed_by_counts():
     }
 
 
-def test_pending_us_is_the_longest_pending_trace():
+def test_pending_us_is_the_longest_pending_trace_as_of_the_capture():
     doc = small_doc()
-    doc["pending_traces"].append({"task_id": 7, "at_ns": 30, "duration_us": 9_000_000})
-    doc["pending_traces"].append({"task_id": 7, "at_ns": 40, "duration_us": 1})
+    at = doc["captured_at_ns"]
+    doc["pending_traces"] = [
+        {"task_id": 7, "at_ns": at, "duration_us": 9_000_000},
+        {"task_id": 7, "at_ns": at, "duration_us": 1},
+        {"task_id": 7, "at_ns": at - 1000, "since_ns": at - 2_000_000},
+    ]
     ingest_document(doc)
-    assert node("task:svc-1:7").pending_us == 9_000_000
+    task = node("task:svc-1:7")
+    # Stored as when the wait began, so the row stays the same while it waits.
+    assert task.pending_since_ns == at - 9_000_000_000
+    assert task.pending_us == 9_000_000
     assert node("task:svc-1:3").pending_us is None
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from snapshots import versions
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.models import Edge, UnresolvedEdge
 
@@ -25,7 +26,7 @@ def rejects(doc, status, path, message=None):
 
 def test_edges_are_stored_as_src_needs_dst():
     proc = ingest_document(small_doc())
-    pairs = set(Edge.objects.filter(process=proc).values_list("src", "dst"))
+    pairs = set(versions.of(Edge, proc).values_list("src", "dst"))
     assert pairs == {("task:svc-1:7", "lock:svc-1:db_pool"), ("lock:svc-1:db_pool", "task:svc-1:3")}
 
 
@@ -142,6 +143,6 @@ def test_duplicate_unresolved_edges_collapse_too():
 
 def test_edges_over_two_processes_resolve_in_one_rpc_example(example_document):
     frontend = ingest_document(example_document("rpc_frontend"))
-    row = UnresolvedEdge.objects.get(process=frontend)
+    row = versions.of(UnresolvedEdge, frontend).get()
     assert (row.src, row.dst) == ("request:backend-200:conn_2:3", "response:frontend-100:conn_2:3")
     assert (row.missing_side, row.referenced_proc_key) == ("src", "backend-200")

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from snapshots import versions
 from snapshots.ingest import ingest_document, response_body
 from snapshots.models import Edge, Node, UnresolvedEdge
 
@@ -41,6 +42,6 @@ def test_it_ingests_the_example_with_the_expected_counts(name):
         "wake_events": wakes,
         "pending_traces": traces,
     }
-    assert Node.objects.filter(process=proc).count() == nodes
-    assert Edge.objects.filter(process=proc).count() == edges
-    assert UnresolvedEdge.objects.filter(process=proc).count() == unresolved
+    assert versions.of(Node, proc).count() == nodes
+    assert versions.of(Edge, proc).count() == edges
+    assert versions.of(UnresolvedEdge, proc).count() == unresolved

@@ -3,6 +3,7 @@
 import orjson
 import pytest
 
+from snapshots import versions
 from snapshots.models import IngestEvent, Node, ProcessSnapshot, Snapshot
 
 from .conftest import assert_nothing_stored, small_doc
@@ -43,7 +44,7 @@ def test_each_push_is_a_new_snapshot(post):
     first = post(small_doc()).json()["snapshot_id"]
     second = post(small_doc()).json()["snapshot_id"]
     assert second > first
-    assert Node.objects.filter(snapshot_id=second).count() == 3
+    assert versions.of_snapshot(Node, second).count() == 3
 
 
 def test_it_accepts_a_gzip_body(post):

@@ -10,7 +10,7 @@ from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
-from snapshots import partitions
+from snapshots import partitions, versions
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.models import Edge, Node, ProcessSnapshot
 from snapshots.retention import prune_after_ingest, prune_snapshots
@@ -35,6 +35,7 @@ def no_orphan_partitions():
 @pytest.fixture
 def every_capture_big(settings):
     settings.PEEPSWEB_PARTITION_MIN_ROWS = 1
+    settings.PEEPSWEB_SEGMENT_REWRITE = 0  # each capture a segment of its own
 
 
 def big_doc():
@@ -93,16 +94,16 @@ def test_a_big_capture_is_attached_as_partitions_of_its_own(every_capture_big):
         f"snapshots_node_p{pid}": f"FOR VALUES IN ('{pid}')",
     }
     # Read through the parent tables like every page does, with the derived columns.
-    node = Node.objects.get(process_id=pid, node_id="task:svc-1:7")
+    node = versions.of(Node, pid).get(node_id="task:svc-1:7")
     assert (node.needs_count, node.state_class, node.last_waker) == (1, "waiting", "task:svc-1:3")
-    assert Edge.objects.filter(process_id=pid).count() == 2
+    assert versions.of(Edge, pid).count() == 2
     with connection.cursor() as cursor:
-        # the parent's three indexes, built before the attach and adopted by it
+        # the parent's four indexes, built before the attach and adopted by it
         cursor.execute(
             "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass",
             [f"snapshots_node_p{pid}"],
         )
-        assert cursor.fetchone()[0] == 3
+        assert cursor.fetchone()[0] == 4
         # and no foreign key: attaching one would lock out concurrent ingests
         cursor.execute(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
@@ -113,11 +114,12 @@ def test_a_big_capture_is_attached_as_partitions_of_its_own(every_capture_big):
 
 def test_a_small_capture_goes_to_the_default_partition(settings):
     settings.PEEPSWEB_PARTITION_MIN_ROWS = 6
+    settings.PEEPSWEB_SEGMENT_REWRITE = 0  # each capture starts a segment
     small = ingest_document(small_doc())  # 5 rows
     assert own_partitions() == {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM snapshots_node_default WHERE process_id = %s", [small.id]
+            "SELECT count(*) FROM snapshots_node_default WHERE segment_id = %s", [small.id]
         )
         assert cursor.fetchone()[0] == 3
     big = ingest_document(big_doc())  # 6 rows
@@ -131,13 +133,14 @@ def test_replies_to_one_pull_get_partitions_of_their_own(settings):
     first = ingest_document(big_doc() | {"snapshot_id": pull.id})
     second = ingest_document(small_doc("svc-2", snapshot_id=pull.id))
     assert set(own_partitions()) == names(first.id)
-    assert Node.objects.filter(process_id__in=[first.id, second.id]).count() == 4 + 3
+    assert versions.of(Node, first.id, second.id).count() == 4 + 3
     pull.refresh_from_db()
     assert pull.node_count == 7
 
 
 def test_ids_come_from_one_sequence_across_partitions(settings):
     settings.PEEPSWEB_PARTITION_MIN_ROWS = 6
+    settings.PEEPSWEB_SEGMENT_REWRITE = 0  # each capture writes all its rows
     ingest_document(small_doc())
     ingest_document(big_doc())
     ingest_document(small_doc())
@@ -177,8 +180,8 @@ def test_retention_drops_the_partitions_of_pruned_captures(every_capture_big, se
     assert prune_snapshots(keep=1) == 2
     assert set(own_partitions()) == names(third.id)
     assert tables_named_like_partitions() == set(own_partitions())
-    assert Node.objects.filter(process_id__in=[first.id, second.id]).count() == 0
-    assert Node.objects.filter(process_id=third.id).count() == 3
+    assert versions.of(Node, first.id, second.id).count() == 0
+    assert versions.of(Node, third.id).count() == 3
 
 
 @pytest.mark.django_db(transaction=True)
@@ -203,10 +206,10 @@ def test_retention_gives_up_on_a_busy_table_and_the_next_prune_retries(
         assert "pruning gave up on a busy table" in caplog.text
         assert not any(r.exc_info for r in caplog.records)
         assert f"snapshots_edge_p{old.id}" in own_partitions()
-        assert Node.objects.filter(process_id=old.id).count() == 3
+        assert versions.of(Node, old.id).count() == 3
     prune_after_ingest()
     assert f"snapshots_edge_p{old.id}" not in own_partitions()
-    assert not Node.objects.filter(process_id=old.id).exists()
+    assert not versions.of(Node, old.id).exists()
 
 
 def test_pruning_a_capture_without_partitions_locks_no_parent_table():
@@ -241,7 +244,7 @@ def test_the_migration_moves_existing_rows_both_ways():
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert _relkind("snapshots_node") == "p"
     assert own_partitions() == {}  # the rows are in the default partition
-    assert Node.objects.filter(process_id=first.id).count() == 4
+    assert versions.of(Node, first.id).count() == 4
     assert Node.objects.get(node_id="task:svc-1:99").id == legacy.id
     ingest_document(small_doc())  # the partitioned table's sequence starts past it
     ids = list(Node.objects.values_list("id", flat=True))
@@ -260,6 +263,7 @@ def test_concurrent_ingests_and_prunes_do_not_deadlock(settings):
     With foreign keys on the partitioned tables, ATTACH locked the referenced
     tables against the others' inserts and two ingests deadlocked (a 503)."""
     settings.PEEPSWEB_PARTITION_MIN_ROWS = 6
+    settings.PEEPSWEB_SEGMENT_REWRITE = 0  # each capture writes all its rows
     settings.PEEPSWEB_KEEP_SNAPSHOTS = 6
     errors = []
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from snapshots import versions
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.models import IngestEvent, Node, ProcessSnapshot, Snapshot
 
@@ -46,7 +47,7 @@ def test_a_reply_fills_the_pending_row_in_place():
         1,
     )
     assert proc.received_at is not None and proc.pid == 1
-    assert Node.objects.filter(snapshot=pull, process=proc).count() == 3
+    assert versions.of(Node, proc).count() == 3
     assert Snapshot.objects.count() == 1  # no new snapshot for a reply
 
 

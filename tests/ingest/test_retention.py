@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from snapshots.ingest import ingest_document
+from snapshots import versions
 from snapshots.models import (
     CycleReport,
     Edge,
@@ -44,10 +45,28 @@ def test_pruning_removes_every_row_below_the_old_snapshots(settings):
     ids = push(3)
     CycleReport.objects.create(snapshot_id=ids[0])
     assert prune_snapshots(keep=1) == 2
-    for model in (ProcessSnapshot, Node, Edge, UnresolvedEdge, WakeEvent, PendingTrace):
+    for model in (ProcessSnapshot, WakeEvent):
         assert set(model.objects.values_list("snapshot_id", flat=True)) == {ids[2]}, model
-    assert set(Frame.objects.values_list("process__snapshot_id", flat=True)) == {ids[2]}
+    # Versioned rows: those the remaining capture sees stay, and nothing else.
+    kept = ProcessSnapshot.objects.get()
+    for model in versions.VERSIONED:
+        assert model.objects.count() == versions.of(model, kept).count() > 0, model
     assert not CycleReport.objects.exists()
+
+
+def test_pruning_keeps_shared_rows_and_deletes_those_only_old_captures_saw():
+    first = ingest_document(small_doc())
+    doc = small_doc()
+    doc["nodes"][0]["attrs"]["state"] = "running"  # task:svc-1:7 changes
+    second = ingest_document(doc)
+    assert Node.objects.filter(node_id="task:svc-1:7").count() == 2  # two versions
+    assert Node.objects.count() == 4  # the two others are shared
+    delete_snapshots([first.snapshot_id])
+    assert Node.objects.count() == 3
+    assert versions.of(Node, second).get(node_id="task:svc-1:7").state == "running"
+    delete_snapshots([second.snapshot_id])
+    for model in versions.VERSIONED:
+        assert not model.objects.exists(), model
 
 
 def test_deleting_a_snapshot_is_one_statement_per_table_not_per_row():
@@ -58,8 +77,8 @@ def test_deleting_a_snapshot_is_one_statement_per_table_not_per_row():
         delete_snapshots([snapshot_id])
     deletes = [q["sql"] for q in queries if q["sql"].startswith("DELETE")]
     assert not Node.objects.exists()
-    # a handful of DELETEs (one per table and parent), whatever the row count
-    assert len(deletes) < 20
+    # a handful of DELETEs (two per table and parent), whatever the row count
+    assert len(deletes) < 30
     # no node row is read into Python (looking its partition up in the catalog is fine)
     assert not any(
         q["sql"].startswith("SELECT") and 'FROM "snapshots_node"' in q["sql"] for q in queries
@@ -82,9 +101,14 @@ def test_nothing_is_pruned_while_under_the_limit():
 
 
 def test_the_prunesnapshots_command_reports_what_it_did(capsys):
-    push(4)
+    for state in ("pending", "running", "pending", "running"):
+        doc = small_doc()
+        doc["nodes"][0]["attrs"]["state"] = state
+        ingest_document(doc)
     call_command("prunesnapshots", "--keep", "1")
-    assert capsys.readouterr().out.strip() == "Pruned 3 snapshots, kept the newest 1."
+    out = capsys.readouterr().out.strip()
+    # Three old versions of the changing task go; the kept capture's rows stay.
+    assert out.startswith("Pruned 3 snapshots (3 node rows; 0 ingest events); stored "), out
     assert Snapshot.objects.count() == 1
 
 

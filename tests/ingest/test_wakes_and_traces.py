@@ -2,6 +2,7 @@
 
 import pytest
 
+from snapshots import versions
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.models import Frame, PendingTrace, WakeEvent
 
@@ -54,20 +55,22 @@ def test_wake_task_ids_must_be_integers():
 
 def test_frames_are_stored_by_their_id():
     proc = ingest_document(small_doc())
-    frames = dict(Frame.objects.filter(process=proc).values_list("frame_key", "text"))
+    frames = dict(versions.of(Frame, proc).values_list("frame_key", "text"))
     assert frames == {1: "tokio::sync::Mutex::lock", 2: "svc::handle"}
 
 
 def test_a_pending_trace_is_stored_on_its_task_node_innermost_frame_first():
-    ingest_document(small_doc())
-    trace = PendingTrace.objects.get()
-    assert (trace.node_id, trace.task_id, trace.at_ns, trace.duration_us, trace.frame_ids) == (
+    proc = ingest_document(small_doc())
+    trace = versions.of(PendingTrace, proc).get()
+    # Stored as when the wait began (at_ns - duration_us); read as of the capture.
+    assert (trace.node_id, trace.task_id, trace.since_ns, trace.frame_ids) == (
         "task:svc-1:7",
         7,
-        20,
-        5_200_000,
+        20 - 5_200_000_000,
         [1, 2],
     )
+    assert trace.at_ns == proc.captured_at_ns
+    assert trace.duration_us == (proc.captured_at_ns - trace.since_ns) // 1000
 
 
 def test_it_rejects_a_frame_id_missing_from_frames():

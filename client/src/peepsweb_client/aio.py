@@ -937,6 +937,7 @@ class _SnapshotPass:
                 _format_raw(frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
                 duration_us=max(0, end - since) // 1000,
                 at_ns=end,
+                since_ns=since,
             )
 
     def loop_thread_node(self):

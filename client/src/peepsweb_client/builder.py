@@ -132,7 +132,7 @@ class SnapshotBuilder:
             fid = self._frames[text] = len(self._frames) + 1
         return fid
 
-    def pending_trace(self, task_id, frames, *, duration_us=None, at_ns=None):
+    def pending_trace(self, task_id, frames, *, duration_us=None, at_ns=None, since_ns=None):
         """`frames`: texts (or (function, file, line[, source]) tuples, see
         format_frame), innermost first."""
         ids = []
@@ -145,6 +145,9 @@ class SnapshotBuilder:
                 "task_id": task_id,
                 "at_ns": time.time_ns() if at_ns is None else at_ns,
                 "duration_us": duration_us,
+                # When the wait began: unlike the duration, it stays the
+                # same across captures of one wait.
+                "since_ns": since_ns,
                 "frame_ids": ids,
             }
         )

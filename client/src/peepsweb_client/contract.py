@@ -311,12 +311,20 @@ class Rules:
             yield path, item
 
     def traces(self, items, proc_key, frames):
-        """Check each pending trace; yield (node_id, task_id, at_ns,
-        duration_us, frame_ids)."""
+        """Check each pending trace; yield (node_id, task_id, since_ns,
+        frame_ids). since_ns is when the wait began: the trace's own, else
+        at_ns - duration_us, else None. A duration grows with every capture
+        of the same wait, its start does not (the server shares unchanged
+        rows between captures)."""
         for path, trace in self.objects(items, "pending_traces", "pending trace"):
             task_id = self.req_int(trace.get("task_id"), f"{path}.task_id")
             at_ns = self.req_int(trace.get("at_ns"), f"{path}.at_ns")
             duration = self.opt_int(trace.get("duration_us"), f"{path}.duration_us")
+            since = self.opt_int(trace.get("since_ns"), f"{path}.since_ns")
+            if since is None and duration is not None:
+                since = at_ns - duration * 1000
+                if not INT64_MIN <= since <= INT64_MAX:
+                    fail(400, "duration_us reaches before the year 1678", f"{path}.duration_us")
             frame_ids = trace.get("frame_ids")
             if frame_ids is None:
                 frame_ids = []
@@ -329,7 +337,7 @@ class Rules:
                         f"frame id {self.show(frame_id)} is not in frames",
                         f"{path}.frame_ids[{j}]",
                     )
-            yield task_node_id(proc_key, task_id), task_id, at_ns, duration, frame_ids
+            yield task_node_id(proc_key, task_id), task_id, since, frame_ids
 
     def wakes(self, items, proc_key):
         """Check each wake event; yield (at_ns, waker, woken, target_worker)
