@@ -2,8 +2,8 @@
 
 import pytest
 
-from snapshots.ingest import ingest_document
 from snapshots import versions
+from snapshots.ingest import ingest_document
 from snapshots.models import Node, ProcessSnapshot
 
 from .conftest import small_doc

@@ -8,18 +8,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from snapshots.ingest import ingest_document
 from snapshots import versions
+from snapshots.ingest import ingest_document
 from snapshots.models import (
     CycleReport,
-    Edge,
-    Frame,
     IngestEvent,
     Node,
-    PendingTrace,
     ProcessSnapshot,
     Snapshot,
-    UnresolvedEdge,
     WakeEvent,
 )
 from snapshots.retention import delete_snapshots, prune_ingest_events, prune_snapshots
