@@ -799,6 +799,9 @@ def _trace_dicts(scope, rows):
     ]
 
 
+# The newest trace is the wait that began last (traces keep since_ns, not
+# the time they were taken: versions.py).
+NEWEST_TRACE_FIRST = (F("since_ns").desc(nulls_last=True), "-id")
 TRACE_FIELDS = ("process_id", "node_id", "task_id", "at_ns", "duration_us", "frame_ids")
 
 
@@ -816,7 +819,7 @@ def _trace_node_ids(node):
 def _traces(scope, node):
     qs = scope.traces().filter(node_id__in=_trace_node_ids(node))
     total = qs.count()
-    rows = list(qs.order_by("-id").values(*TRACE_FIELDS)[:TRACE_CAP])
+    rows = list(qs.order_by(*NEWEST_TRACE_FIRST).values(*TRACE_FIELDS)[:TRACE_CAP])
     traces = _trace_dicts(scope, rows)
     for t in traces:
         del t["node_id"]  # the node's own
@@ -951,7 +954,7 @@ def scope_pending_traces(scope, limit=100_000):
     Frame texts are fetched once per distinct frame, not per trace."""
     owners = {p.id: p.proc_key for p in scope_processes(scope)}
     newest = {}
-    rows = scope.traces().order_by("-id").values(*TRACE_FIELDS)
+    rows = scope.traces().order_by(*NEWEST_TRACE_FIRST).values(*TRACE_FIELDS)
     for row in rows[:limit]:
         newest.setdefault((row["process_id"], row["node_id"]), row)
     rows = list(newest.values())
@@ -1100,7 +1103,7 @@ def newest_pending_traces(scope, nodes):
         row = (
             scope.traces()
             .filter(node_id__in=_trace_node_ids(node))
-            .order_by("-id")
+            .order_by(*NEWEST_TRACE_FIRST)
             .values(*TRACE_FIELDS)
             .first()
         )

@@ -125,7 +125,7 @@ def select_sql(model, fields, captures, alias="t"):
 def per_segment(captures, values):
     """An SQL expression worth values[i] on rows of captures[i]'s segment.
     captures: [(capture id, segment id)]; values: ints (or None)."""
-    if len(captures) == 1:
+    if len(values) == 1:
         return Value(values[0], output_field=BigIntegerField())
     return Case(
         *(
@@ -142,8 +142,8 @@ def rows(model, captures):
     nodes `pending_us`, for traces `at_ns` and `duration_us`, as of it."""
     pairs = [(c[0], c[1]) for c in captures]
     qs = model.objects.filter(visible(pairs))
-    if not pairs:
-        return qs
+    if not pairs:  # no rows; the annotations still exist for order_by and values
+        captures = [(None, None, None)]
     qs = qs.annotate(process_id=per_segment(pairs, [c[0] for c in captures]))
     captured = per_segment(pairs, [c[2] for c in captures])
     if model is Node:

@@ -236,11 +236,15 @@ def _node_json(info):
 
 
 def _traces(scope, task_ids):
-    """Newest pending traces of these tasks, frames resolved to text."""
-    fields = ("node_id", "at_ns", "id", "process", "duration_us", "frame_ids")
+    """Newest pending traces of these tasks (the wait that began last),
+    frames resolved to text."""
+    fields = ("node_id", "since_ns", "id", "process", "at_ns", "duration_us", "frame_ids")
     rows = select_in(PendingTrace, fields, scope, "node_id", task_ids)
     traces = {}
-    for node_id, at_ns, _, process_id, duration_us, frame_ids in sorted(rows, reverse=True):
+    newest_first = sorted(
+        rows, key=lambda r: (r[0], r[1] is not None, r[1] or 0, r[2]), reverse=True
+    )
+    for node_id, _, _, process_id, at_ns, duration_us, frame_ids in newest_first:
         kept = traces.setdefault(node_id, [])
         if len(kept) < TRACES_PER_TASK:
             frame_ids = _decoded(frame_ids, list)

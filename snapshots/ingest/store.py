@@ -260,9 +260,7 @@ def write_rows(proc, parsed):
     else:
         proc.cycle_key = versions.cycle_key(pairs)
     proc.landmark = (
-        head is None
-        or proc.cycle_key != head.cycle_key
-        or versions.state_changed(head, states)
+        head is None or proc.cycle_key != head.cycle_key or versions.state_changed(head, states)
     )
     proc.segment_id = writer.segment_id
     if not older:

@@ -138,8 +138,10 @@ def test_it_lists_pending_traces_newest_first_with_frames_as_text(client):
     newest, older = body["pending_traces"]
     assert newest == {
         "task_id": 9,
-        "at_ns": 1763771999900000000,
-        "duration_us": 11900000,
+        # As of the capture (captured_at_ns 1763772000000000000): the wait
+        # began 11.9 s before the trace's at_ns, 12 s before the capture.
+        "at_ns": 1763772000000000000,
+        "duration_us": 12000000,
         "frames": [
             {"id": 3, "text": "backend::retry::{{closure}}\n    at src/retry.rs:9:1"},
             {"id": 2, "text": "backend::fetch_handler::{{closure}}\n    at src/handlers.rs:54:18"},

@@ -45,5 +45,5 @@ def test_scope_pending_traces_keep_each_tasks_newest_trace_with_frame_texts(db):
         ("task:frontend-100:6", "frontend-100"),
     ]
     back = next(t for t in traces if t["node_id"] == "task:backend-200:9")
-    assert back["at_ns"] == 1763771999500000000
+    assert back["at_ns"] == 1763772000000000000  # as of the capture
     assert back["frames"][0]["text"].startswith("roam::Caller::call")

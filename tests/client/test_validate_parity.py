@@ -63,7 +63,7 @@ def server_verdict(doc, limits):
         unresolved,
         [tuple(w) for w in parsed.wakes],
         sorted(parsed.frames),
-        [(t[0], t[1], t[2], t[3], json.loads(t[4])) for t in parsed.traces],
+        [(t[0], t[1], t[2], json.loads(t[3])) for t in parsed.traces],
     )
 
 
@@ -94,10 +94,7 @@ def client_verdict(doc, limits):
         ),
         [(w["at_ns"], w["waker"], w["woken"], w["target_worker"]) for w in out.wake_events],
         sorted(out.frames.items()),
-        [
-            (t["node_id"], t["task_id"], t["at_ns"], t["duration_us"], t["frame_ids"])
-            for t in out.pending_traces
-        ],
+        [(t["node_id"], t["task_id"], t["since_ns"], t["frame_ids"]) for t in out.pending_traces],
     )
 
 

@@ -111,5 +111,5 @@ def producer_consumer_document():
     b.needs(consumer, db, op="acquire")
     b.needs(db, producer, held=True)
     for task_id, frames in SHOP_FRAMES.items():
-        b.pending_trace(task_id, frames, duration_us=7_000_000, at_ns=1763771999000000000)
+        b.pending_trace(task_id, frames, duration_us=7_000_000, at_ns=1763772000000000000)
     return b.build(captured_at_ns=1763772000000000000)

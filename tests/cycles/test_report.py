@@ -87,24 +87,28 @@ def test_durations_read_naturally():
 @pytest.mark.django_db
 def test_each_participant_shows_its_newest_trace_only():
     a, b = task("tr-1", 1, "a"), task("tr-1", 2, "b")
+    at = 1_763_772_000_000_000_000
+    # The newest trace is the wait that began last (since_ns); durations are
+    # as of the capture, which is taken at `at`.
     traces = [
-        {"task_id": 1, "at_ns": 100, "duration_us": 1, "frame_ids": [1]},
-        {"task_id": 1, "at_ns": 300, "duration_us": 3, "frame_ids": [2, 1]},
-        {"task_id": 1, "at_ns": 200, "duration_us": 2, "frame_ids": [1]},
-        {"task_id": 2, "at_ns": 50, "duration_us": 9, "frame_ids": [3]},
+        {"task_id": 1, "at_ns": at, "since_ns": at - 3_000_000, "frame_ids": [1]},
+        {"task_id": 1, "at_ns": at, "since_ns": at - 1_000_000, "frame_ids": [2, 1]},
+        {"task_id": 1, "at_ns": at, "since_ns": at - 2_000_000, "frame_ids": [1]},
+        {"task_id": 2, "at_ns": at - 500, "duration_us": 9, "frame_ids": [3]},
     ]
     frames = {"1": "old_frame\n    at a.py:1", "2": "new_frame\n    at a.py:2", "3": "b_frame"}
     doc = document("tr-1", [a, b], [(a[0], b[0]), (b[0], a[0])], traces, frames)
+    doc["captured_at_ns"] = at
     proc = ingest_document(doc, source="test")
     result = service.cycle_result(resolve_scope(proc.snapshot_id))
     assert result["traces"] == {
         a[0]: [
             {
-                "at_ns": 300,
-                "duration_us": 3,
+                "at_ns": at,
+                "duration_us": 1_000,
                 "frame_count": 2,
                 "frames": ["new_frame\n    at a.py:2", "old_frame\n    at a.py:1"],
             }
         ],
-        b[0]: [{"at_ns": 50, "duration_us": 9, "frame_count": 1, "frames": ["b_frame"]}],
+        b[0]: [{"at_ns": at, "duration_us": 9, "frame_count": 1, "frames": ["b_frame"]}],
     }

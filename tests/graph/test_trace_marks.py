@@ -22,7 +22,7 @@ def test_only_the_nodes_with_a_pending_trace_carry_the_mark(client, db):
         if 'class="trace-mark"' in chunk.split("</a>", 1)[0]
     ]
     assert sorted(marked) == [f"task:{LOCK}:11", f"task:{LOCK}:12"]
-    assert "— pending trace 41.5s</title>" in html
+    assert "— pending trace 42.0s</title>" in html
     assert 'aria-label="Marks"' in html  # the legend explains it
 
 
@@ -41,4 +41,4 @@ def test_the_mark_shows_on_the_node_and_its_tooltip_says_how_long(daphne_server,
     lock = page.locator(f'a.gnode[data-node-id="lock:{LOCK}:account_a"]')
     expect(lock.locator(".trace-mark")).to_have_count(0)
     task.hover()
-    expect(page.locator("#graph-tip")).to_contain_text("pending trace 41.5s")
+    expect(page.locator("#graph-tip")).to_contain_text("pending trace 42.0s")

@@ -67,7 +67,8 @@ def test_edge_sentences_say_both_directions(lock_demo):
 
 
 def test_longest_pending_tasks_skip_finished_ones_and_count_all(lock_demo):
-    tasks, total = queries.longest_pending_tasks(lock_demo, 41_000_000, limit=10)
+    # Pending at the capture: T11 42.0 s, T12 41.4 s (traces taken 0.5 s before it).
+    tasks, total = queries.longest_pending_tasks(lock_demo, 41_700_000, limit=10)
     assert ([t.node_id for t in tasks], total) == ([T11], 1)
     tasks, total = queries.longest_pending_tasks(lock_demo, 0, limit=1)
     assert ([t.node_id for t in tasks], total) == ([T11], 2)
@@ -111,4 +112,4 @@ def test_a_nodes_edges_are_looked_up_by_its_own_end(lock_demo, outgoing):
     )
     with connection.cursor() as cursor:
         plan = " ".join(str(row) for row in cursor.execute("EXPLAIN QUERY PLAN " + listing))
-    assert f"edge_process_{mine} (process_id=? AND {mine}=?)" in plan
+    assert f"edge_segment_{mine} (segment_id=? AND {mine}=?)" in plan

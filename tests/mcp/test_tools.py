@@ -54,7 +54,7 @@ def test_deadlock_candidates_and_the_wait_chain_explain_the_lock_inversion(examp
     assert not result.is_error
     report = text(result)
     assert "Found 1 deadlock(s)." in report
-    assert '"transfer_a_to_b" task:lock-demo-4242:11, pending, waiting 41.5 s' in report
+    assert '"transfer_a_to_b" task:lock-demo-4242:11, pending, waiting 42.0 s' in report
     assert "  waits on lock account_b [lock:lock-demo-4242:account_b]" in report
     assert "  which is held by task transfer_b_to_a [task:lock-demo-4242:12]" in report
     assert "  waits on lock account_a [lock:lock-demo-4242:account_a]" in report
@@ -77,7 +77,7 @@ def test_deadlock_candidates_and_the_wait_chain_explain_the_lock_inversion(examp
     assert not result.is_error
     assert text(result) == (
         f"Wait chain from task transfer_a_to_b [{T11}] in snapshot {snapshot}"
-        " (state pending, waiting 41.5 s):\n"
+        " (state pending, waiting 42.0 s):\n"
         f"  1. task transfer_a_to_b waits on lock account_b [{LOCK_B}]\n"
         f"  2. lock account_b is held by task transfer_b_to_a [{T12}]\n"
         f"  3. task transfer_b_to_a waits on lock account_a [{LOCK_A}]\n"
@@ -116,7 +116,7 @@ def test_node_and_stuck_tasks_say_what_the_inspector_and_task_table_show(example
     )
     assert not result.is_error
     body = text(result)
-    assert "state pending (waiting); longest pending trace 41.5 s" in body
+    assert "state pending (waiting); longest pending trace 42.0 s" in body
     assert "on a deadlock candidate" in body
     assert f"Needs (1):\n  task transfer_a_to_b waits on lock account_b [{LOCK_B}]\n" in body
     assert f"  lock account_a is held by task transfer_a_to_b [{LOCK_A}]\n" in body
@@ -133,13 +133,13 @@ def test_node_and_stuck_tasks_say_what_the_inspector_and_task_table_show(example
         server,
         [
             ("stuck_tasks", {"snapshot": snapshot}),
-            ("stuck_tasks", {"snapshot": snapshot, "min_pending_s": 41}),
+            ("stuck_tasks", {"snapshot": snapshot, "min_pending_s": 41.7}),
         ],
     )
     assert [t["node_id"] for t in results[0].structured_content["tasks"]] == [T11, T12]
     lines = text(results[0]).splitlines()
     assert lines[1] == (
-        f"1. task transfer_a_to_b [{T11}], process lock-demo, state pending: pending 41.5 s"
+        f"1. task transfer_a_to_b [{T11}], process lock-demo, state pending: pending 42.0 s"
     )
     assert lines[2] == (
         "   parked at: std::sync::Mutex<T>::lock <- lock_demo::transfer"

@@ -117,8 +117,8 @@ def hostile_document():
         ],
         frames={"1": f"{SCRIPT}\n    at {SVG}", "2": f"</pre></ol>{IMG}\n    at {ATTR_BREAK}"},
         pending_traces=[
-            {"task_id": 1, "at_ns": BASE_NS - S, "duration_us": 3_000_000, "frame_ids": [1, 2]},
-            {"task_id": 2, "at_ns": BASE_NS - S, "duration_us": 1_000_000, "frame_ids": [1, 2]},
+            {"task_id": 1, "at_ns": BASE_NS, "duration_us": 3_000_000, "frame_ids": [1, 2]},
+            {"task_id": 2, "at_ns": BASE_NS, "duration_us": 1_000_000, "frame_ids": [1, 2]},
         ],
     )
 

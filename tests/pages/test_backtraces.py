@@ -29,7 +29,7 @@ def parked_document():
         + [
             {
                 "task_id": i,
-                "at_ns": BASE_NS - S,
+                "at_ns": BASE_NS,
                 "duration_us": durations[i] * 1_000_000,
                 "frame_ids": ids,
             }

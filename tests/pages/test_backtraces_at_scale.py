@@ -11,7 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from snapshots.pages.views.backtraces import GROUPS_PER_PAGE
-from tests.pages.conftest import BASE_NS, S, document, task
+from tests.pages.conftest import BASE_NS, document, task
 
 KEY = "svc-1"
 PARKED = [
@@ -68,7 +68,7 @@ def distinct_stacks_document(n, seed=14):
         pending_traces=[
             {
                 "task_id": i,
-                "at_ns": BASE_NS - S,
+                "at_ns": BASE_NS,
                 "duration_us": rng.randrange(1_000, 60_000_000),
                 "frame_ids": [f + 1 for f in stack],
             }
@@ -108,7 +108,7 @@ def small_document():
         pending_traces=[
             {
                 "task_id": i,
-                "at_ns": BASE_NS - S,
+                "at_ns": BASE_NS,
                 "duration_us": None if durations[i] is None else durations[i] * 1000,
                 "frame_ids": ids,
             }

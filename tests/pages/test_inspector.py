@@ -91,7 +91,7 @@ def test_it_shows_pending_traces_innermost_frame_first_with_copy_and_download(cl
     snapshot = examples["mutex_lock_order_inversion"]
     body = inspect(client, snapshot, "task:lock-demo-4242:11").content.decode()
     traces = body[body.index('id="traces"') :]
-    assert 'pending <strong class="pending-duration">41.5s</strong>' in traces
+    assert 'pending <strong class="pending-duration">42.0s</strong>' in traces
     assert traces.index("Mutex&lt;T&gt;::lock") < traces.index("transfer_a_to_b::{{closure}}")
     assert '<details class="trace" id="trace-1" open>' in traces
     assert 'data-copy-target="#trace-text-1"' in traces
@@ -105,7 +105,7 @@ def test_the_trace_text_lists_frames_innermost_first(client, examples):
     )
     text = response.content.decode()
     assert text.startswith("task transfer_a_to_b (task:lock-demo-4242:11) in lock-demo-4242\n")
-    assert "pending for 41.5s" in text
+    assert "pending for 42.0s" in text
     assert text.index("#0   std::sync::Mutex<T>::lock") < text.index("#2   lock_demo::transfer_a")
     missing = client.get(reverse("pages:trace_text", args=[snapshot]), {"node": "nope"})
     assert missing.status_code == 404

@@ -62,7 +62,7 @@ def test_it_lists_every_task_with_its_columns(client, shop):
     assert "frobnicating" in body  # raw state shown as is
     assert 'class="badge state-unknown"' in body  # ... and classed unknown
     assert 'class="badge state-failed"' in body  # Timeout, case-insensitive
-    assert "9.00s" in body  # pending duration of task 2
+    assert "10.0s" in body  # pending duration of task 2 at the capture (9 s, 1 s before it)
     assert "50.0s" in body  # age at capture of task 2
     # The last waker of task 2 is task 1, linked by name.
     assert f'href="{reverse("pages:node", args=[shop, "task:shop-1:1"])}"' in body

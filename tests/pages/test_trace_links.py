@@ -3,7 +3,7 @@ link the task node that has it, whatever shape its node id has."""
 
 from django.urls import reverse
 
-from tests.pages.conftest import BASE_NS, S, document, task
+from tests.pages.conftest import BASE_NS, document, task
 
 KEY = "odd-1"
 # The contract shape is task:{proc_key}:{task_id}; this task's id is not.
@@ -18,7 +18,7 @@ def odd_document():
         [odd, task(KEY, 8, "plain")],
         frames={"1": "Mutex::lock\n    at src/db.rs:42:17"},
         pending_traces=[
-            {"task_id": task_id, "at_ns": BASE_NS - S, "duration_us": 5_000_000, "frame_ids": [1]}
+            {"task_id": task_id, "at_ns": BASE_NS, "duration_us": 5_000_000, "frame_ids": [1]}
             for task_id in (7, 8, 9)  # 9: a task the snapshot does not hold
         ],
     )

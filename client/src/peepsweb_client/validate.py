@@ -63,13 +63,12 @@ class CheckedDocument(Header):
         self.frames = frames
 
     def add_traces(self, checked):
-        for node_id, task_id, at_ns, duration, frame_ids in checked:
+        for node_id, task_id, since_ns, frame_ids in checked:
             self.pending_traces.append(
                 {
                     "node_id": node_id,
                     "task_id": task_id,
-                    "at_ns": at_ns,
-                    "duration_us": duration,
+                    "since_ns": since_ns,  # when the wait began (contract.Rules.traces)
                     "frame_ids": list(frame_ids),
                 }
             )

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.utils.text import slugify
 
-from snapshots import queries
+from snapshots import history, queries
 from snapshots.models import ProcessSnapshot
 from snapshots.pages import integrations, kinds
 from snapshots.pages.traces import readable_attrs, trace_as_text
@@ -62,14 +62,17 @@ def _left_live_view(request, node_id):
     has the node, or no capture ever did."""
     scope = request.snapshot_scope
     # Node ids are `{kind}:{proc_key}:{rest}`: only that process's captures
-    # can hold it, and (process, node_id) is indexed.
+    # can hold it, and its versions are indexed by (segment, node_id).
     parts = node_id.split(":", 2)
     if len(parts) < 3:
         return None
-    captures = ProcessSnapshot.objects.filter(proc_key=parts[1], status__in=HAS_DATA)
-    last = captures.filter(nodes__node_id=node_id).order_by("-id").first()
-    if last is None:
+    lineage = history.lineage(parts[1])
+    versions = history.node_versions(lineage, [node_id])[node_id]
+    seen = [c for c, v in history.timeline(lineage, versions) if v is not None]
+    if not seen:
         return None
+    captures = ProcessSnapshot.objects.filter(proc_key=parts[1], status__in=HAS_DATA)
+    last = captures.get(id=seen[-1].id)
     context = {
         "node_id": node_id,
         "proc_key": parts[1],
