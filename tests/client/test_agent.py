@@ -10,7 +10,8 @@ import urllib.request
 from peepsweb_client import aio
 from peepsweb_client.ws import WebSocket, websocket_url
 
-from snapshots.models import Node, ProcessSnapshot
+from snapshots import versions
+from snapshots.models import Edge, Node, ProcessSnapshot
 
 
 class Program:
@@ -73,9 +74,9 @@ def test_jump_now_gets_a_snapshot_of_the_running_program(daphne_server):
     assert (result["requested"], result["responded"]) == (1, 1), result
     (proc,) = ProcessSnapshot.objects.filter(snapshot_id=result["snapshot_id"])
     assert (proc.proc_key, proc.status) == (proc_key, ProcessSnapshot.RESPONDED)
-    task = Node.objects.get(process=proc, kind="task", label="blocked_on_lock")
-    lock = Node.objects.get(process=proc, kind="lock", label="guarded")
-    assert proc.edges.filter(src=task.node_id, dst=lock.node_id).exists()
+    task = versions.of(Node, proc).get(kind="task", label="blocked_on_lock")
+    lock = versions.of(Node, proc).get(kind="lock", label="guarded")
+    assert versions.of(Edge, proc).filter(src=task.node_id, dst=lock.node_id).exists()
     assert program.inst.agent.replies == 1
     assert program.inst.agent.acks[-1]["type"] == "snapshot_ack"
 
@@ -88,7 +89,7 @@ def test_a_program_whose_loop_is_blocked_still_answers(daphne_server):
         proc_key = program.inst.proc_key
     assert result["responded"] == 1, result
     proc = ProcessSnapshot.objects.get(snapshot_id=result["snapshot_id"], proc_key=proc_key)
-    thread = Node.objects.get(process=proc, kind="thread")
+    thread = versions.of(Node, proc).get(kind="thread")
     assert thread.attrs["state"] == "blocked"
     assert "Program.main" in thread.attrs["stack"]
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import urllib.request
 
-from snapshots.models import ProcessSnapshot
+from snapshots import versions
+from snapshots.models import Edge, Node, ProcessSnapshot
 from tests.support.examples import EXAMPLES_DIR, example_names
 from tests.support.processes import REPO_ROOT
 
@@ -104,7 +105,7 @@ def test_the_demo_yields_the_lock_inversion_cycle_through_the_cycles_api(daphne_
         f"{server.url}/api/v1/snapshots/{proc.snapshot_id}/cycles", timeout=30
     ) as response:
         cycles = json.loads(response.read())
-    labels = {n.node_id: n.label for n in proc.nodes.all()}
+    labels = {n.node_id: n.label for n in versions.of(Node, proc)}
     members = [sorted(labels[m] for m in c["members"]) for c in cycles["candidates"]]
     assert members == [["account_a", "account_b", "transfer_a_to_b", "transfer_b_to_a"]]
     (candidate,) = cycles["candidates"]
@@ -112,8 +113,8 @@ def test_the_demo_yields_the_lock_inversion_cycle_through_the_cycles_api(daphne_
     assert "task transfer_a_to_b waits on lock account_b" in explanations
     assert "lock account_a is held by task transfer_a_to_b" in explanations
     # The producer is stalled on the full queue, outside the cycle.
-    producer = proc.nodes.get(kind="task", label="producer")
-    jobs = proc.nodes.get(kind="queue", label="jobs")
-    assert proc.edges.filter(src=producer.node_id, dst=jobs.node_id).exists()
+    producer = versions.of(Node, proc).get(kind="task", label="producer")
+    jobs = versions.of(Node, proc).get(kind="queue", label="jobs")
+    assert versions.of(Edge, proc).filter(src=producer.node_id, dst=jobs.node_id).exists()
     assert jobs.attrs["full"] is True and jobs.attrs["put_waiters"] == 1
     assert proc.trace_count > 0  # pending traces past the 1 s threshold
