@@ -1,0 +1,221 @@
+"""Versioned rows (snapshots/versions.py): consecutive captures of a process
+share what did not change, and every capture still reads exactly its rows."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from snapshots import versions
+from snapshots.ingest import ingest_document, store
+from snapshots.ingest.errors import IngestError
+from snapshots.models import (
+    Edge,
+    Frame,
+    Node,
+    PendingTrace,
+    ProcessHead,
+    ProcessSnapshot,
+    Snapshot,
+)
+from snapshots.retention import delete_snapshots, prune_snapshots
+from snapshots.scope import resolve_scope
+
+from .conftest import small_doc
+
+pytestmark = pytest.mark.django_db
+
+
+def rows_in_tables():
+    return {m.__name__: m.objects.count() for m in versions.VERSIONED}
+
+
+def read(proc):
+    """What a reader of the capture sees: node states and edges."""
+    scope = resolve_scope(proc.snapshot_id)
+    nodes = dict(scope.nodes().values_list("node_id", "state"))
+    edges = set(scope.local_edges().values_list("src", "dst"))
+    return nodes, edges
+
+
+def with_state(state, doc=None):
+    doc = doc or small_doc()
+    doc["nodes"][0]["attrs"]["state"] = state  # task:svc-1:7
+    return doc
+
+
+def test_a_capture_that_changes_nothing_writes_no_rows():
+    first = ingest_document(small_doc())
+    before = rows_in_tables()
+    second = ingest_document(small_doc())
+    assert rows_in_tables() == before
+    assert second.changed_rows == 0 and first.changed_rows is None
+    assert read(second) == read(first)
+    assert second.segment_id == first.segment_id == first.id
+
+
+def test_a_changed_node_gets_a_new_version_and_each_capture_reads_its_own():
+    first = ingest_document(with_state("pending"))
+    second = ingest_document(with_state("running"))
+    third = ingest_document(with_state("pending"))
+    assert Node.objects.filter(node_id="task:svc-1:7").count() == 3
+    assert Node.objects.count() == 3 + 2  # the two other nodes are shared
+    assert read(first)[0]["task:svc-1:7"] == "pending"
+    assert read(second)[0]["task:svc-1:7"] == "running"
+    assert read(third)[0]["task:svc-1:7"] == "pending"
+    assert second.changed_rows == 2  # one row ended, one added
+    # The live view reads the newest capture.
+    assert dict(resolve_scope("live").nodes().values_list("node_id", "state"))["task:svc-1:7"] == (
+        "pending"
+    )
+
+
+def test_removed_and_added_edges_and_nodes():
+    first = ingest_document(small_doc())
+    doc = small_doc()
+    doc["nodes"].append({"id": "future:svc-1:f", "kind": "future"})
+    doc["edges"] = [e for e in doc["edges"] if e["src_id"] != "lock:svc-1:db_pool"]
+    doc["edges"].append({"src_id": "task:svc-1:3", "dst_id": "future:svc-1:f", "kind": "needs"})
+    second = ingest_document(doc)
+    nodes1, edges1 = read(first)
+    nodes2, edges2 = read(second)
+    assert "future:svc-1:f" in nodes2 and "future:svc-1:f" not in nodes1
+    assert ("lock:svc-1:db_pool", "task:svc-1:3") in edges1 - edges2
+    assert ("task:svc-1:3", "future:svc-1:f") in edges2 - edges1
+    assert len(edges2) == len(edges1)
+
+
+def test_a_segment_is_written_again_once_its_changes_reach_the_rewrite_share(settings):
+    settings.PEEPSWEB_SEGMENT_REWRITE = 1
+    first = ingest_document(with_state("a"))
+    head = ProcessHead.objects.get()
+    assert head.segment_rows == rows_in_tables_total() and head.added_rows == 0
+    procs = [ingest_document(with_state(s)) for s in "bcdefghijklmnop"]
+    segments = [p.segment_id for p in procs]
+    assert segments[0] == first.id
+    assert len(set(segments)) > 1  # a new segment began on the way
+    new = next(p for p in procs if p.segment_id != first.id)
+    assert new.segment_id == new.id
+    for proc, state in zip(procs, "bcdefghijklmnop", strict=True):
+        assert read(proc)[0]["task:svc-1:7"] == state
+
+
+def rows_in_tables_total():
+    return sum(rows_in_tables().values())
+
+
+def test_a_fresh_server_process_diffs_against_the_database():
+    ingest_document(small_doc())
+    versions.HEADS.clear()  # another server process, or a restart
+    before = rows_in_tables()
+    second = ingest_document(small_doc())
+    assert rows_in_tables() == before and second.changed_rows == 0
+
+
+def test_a_failed_ingest_leaves_the_previous_capture_and_the_head_as_they_were(monkeypatch):
+    first = ingest_document(with_state("pending"))
+    expected = read(first)
+    before = rows_in_tables()
+
+    def fail(writer, rows):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "write_frames", fail)
+    with pytest.raises(RuntimeError):
+        ingest_document(with_state("running"))  # rows closed and added before the failure
+    monkeypatch.undo()
+    assert rows_in_tables() == before
+    assert read(first) == expected
+    assert ProcessHead.objects.get().capture_id == first.id
+    retry = ingest_document(with_state("running"))
+    assert read(retry)[0]["task:svc-1:7"] == "running"
+    assert read(first) == expected
+
+
+def test_a_bad_edge_in_a_later_capture_stores_nothing():
+    first = ingest_document(small_doc())
+    before = rows_in_tables()
+    doc = with_state("running")
+    doc["edges"].append({"src_id": "task:svc-1:7", "dst_id": "future:svc-1:gone", "kind": "needs"})
+    with pytest.raises(IngestError):
+        ingest_document(doc)
+    assert rows_in_tables() == before
+    assert Snapshot.objects.count() == 1
+    assert read(first)[0]["task:svc-1:7"] == "pending"
+
+
+def test_identical_rows_are_counted_not_merged():
+    """Two traces with the same content: the next capture keeps one of them."""
+    doc = small_doc()
+    doc["pending_traces"].append(dict(doc["pending_traces"][0]))
+    first = ingest_document(doc)
+    assert versions.of(PendingTrace, first).count() == 2
+    second = ingest_document(small_doc())
+    assert versions.of(PendingTrace, second).count() == 1
+    assert versions.of(PendingTrace, first).count() == 2
+
+
+def test_a_trace_that_keeps_its_start_is_shared_while_its_duration_grows():
+    first_doc = small_doc()
+    first_doc["pending_traces"] = [
+        {"task_id": 7, "at_ns": 1000, "since_ns": 400, "frame_ids": [1, 2]}
+    ]
+    first = ingest_document(first_doc)
+    second_doc = small_doc()
+    second_doc["captured_at_ns"] += 1_000_000_000
+    second_doc["pending_traces"] = [
+        {"task_id": 7, "at_ns": 2000, "duration_us": 0, "since_ns": 400, "frame_ids": [1, 2]}
+    ]
+    second = ingest_document(second_doc)
+    assert PendingTrace.objects.count() == 1
+    d1 = versions.of(PendingTrace, first).get().duration_us
+    d2 = versions.of(PendingTrace, second).get().duration_us
+    assert d2 - d1 == 1_000_000  # one second later, read as of each capture
+
+
+def test_deleting_the_newest_capture_starts_a_new_segment():
+    first = ingest_document(small_doc())
+    second = ingest_document(with_state("running"))
+    delete_snapshots([second.snapshot_id])
+    assert not ProcessHead.objects.exists()
+    third = ingest_document(with_state("running"))
+    assert third.segment_id == third.id
+    assert read(third)[0]["task:svc-1:7"] == "running"
+    assert read(first)[0]["task:svc-1:7"] == "pending"
+    for model in (Node, Edge, Frame):
+        assert model.objects.count() == (
+            versions.of(model, first).count() + versions.of(model, third).count()
+        )
+
+
+def test_thinning_keeps_one_capture_per_interval_landmarks_and_the_newest(settings):
+    """Captures 10 s apart, older than KEEP_FULL: one per minute stays, plus
+    the capture where a node changed state class, plus the newest."""
+    settings.PEEPSWEB_THIN_INTERVAL = 60
+    procs = []
+    for i in range(20):
+        doc = with_state("running" if i == 8 else "pending")
+        doc["nodes"][1]["attrs"]["polls"] = i  # changes every capture, not a state class
+        doc["captured_at_ns"] = 1_763_772_000_000_000_000 + i * 10_000_000_000
+        procs.append(ingest_document(doc))
+    assert [p.landmark for p in procs].count(True) == 3  # the first, 8 (running), 9 (back)
+    removed = prune_snapshots(now=timezone.now() + timedelta(hours=1))
+    kept = list(ProcessSnapshot.objects.order_by("id").values_list("id", flat=True))
+    expected = [procs[i].id for i in (0, 6, 8, 9, 15, 19)]
+    assert kept == expected and removed == 20 - len(expected)
+    for i in (0, 8, 9, 19):  # every capture left still reads what it stored
+        assert read(procs[i])[0]["task:svc-1:7"] == ("running" if i == 8 else "pending")
+    # A second pass changes nothing: each capture is looked at once.
+    assert prune_snapshots(now=timezone.now() + timedelta(hours=1)) == 0
+
+
+def test_captures_older_than_keep_hours_go(settings):
+    settings.PEEPSWEB_KEEP_HOURS = 1
+    old = ingest_document(small_doc())
+    Snapshot.objects.filter(id=old.snapshot_id).update(
+        created_at=timezone.now() - timedelta(hours=2)
+    )
+    new = ingest_document(with_state("running"))  # prunes after itself
+    assert list(Snapshot.objects.values_list("id", flat=True)) == [new.snapshot_id]
+    assert read(new)[0]["task:svc-1:7"] == "running"
+    assert Node.objects.count() == 3
