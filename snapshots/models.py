@@ -43,6 +43,7 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["created_at"], name="snapshot_created")]  # retention
         constraints = [
             # Only one pull in flight (live/pull.py): settles a race between
             # two requests, or two server processes, starting a pull at once.
@@ -105,6 +106,7 @@ class ProcessSnapshot(models.Model):
             models.Index(fields=["proc_key", "-received_at"], name="proc_key_received"),
             models.Index(fields=["proc_key", "id"], name="proc_key_id"),  # lineage
             models.Index(fields=["segment_id", "id"], name="capture_segment"),  # retention
+            models.Index(fields=["kept", "received_at"], name="capture_thinning"),  # retention
         ]
         constraints = [
             models.UniqueConstraint(

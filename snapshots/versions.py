@@ -287,30 +287,39 @@ class Writer:
         self.segment_id = proc.id if self.new_segment else head.segment_id
         self.open = {m: {} for m in VERSIONED}  # digest -> count seen in this capture
         self.kept = {m: {} for m in VERSIONED}  # digest -> row, matched against the head
+        self.matched = dict.fromkeys(VERSIONED, 0)  # rows the head has too
+        self.added = dict.fromkeys(VERSIONED, 0)  # rows it does not
+        self.changes = dict.fromkeys(VERSIONED, None)  # added + ended, after finish()
         self.written = 0
         self.closed = 0
 
     def add(self, model, stream):
-        """Write what is new among `stream`'s content tuples."""
+        """Write what is new among `stream`'s content tuples (all of them
+        in a new segment); returns how many rows were written."""
         pid, seg = self.proc.id, self.segment_id
         head = None if self.head is None else self.head.open[model]
+        share = not self.new_segment
         seen, kept = self.open[model], self.kept[model]
-        written = 0
+        written = matched = 0
 
         def new_rows():
-            nonlocal written
+            nonlocal written, matched
             for row in stream:
                 d = digest(row)
                 count = seen.get(d, 0)
                 seen[d] = count + 1
-                if not self.new_segment and head is not None and head.get(d, 0) > count:
-                    kept[d] = row
-                    continue
+                if head is not None and head.get(d, 0) > count:
+                    matched += 1
+                    if share:
+                        kept[d] = row
+                        continue
                 written += 1
                 yield (seg, pid, OPEN, d, *row)
 
         self.write(self.tables[model], new_rows())
         self.written += written
+        self.matched[model] += matched
+        self.added[model] += written if share else written - matched
         return written
 
     def finish(self, cursor):
@@ -321,11 +330,12 @@ class Writer:
         changed = 0
         for model in VERSIONED:
             before, now = self.head.open[model], self.open[model]
+            removed = sum(before.values()) - self.matched[model]
+            self.changes[model] = self.added[model] + removed
+            changed += self.changes[model]
+            if self.new_segment or not removed:
+                continue  # a new segment leaves the old one's rows as they are
             gone = [d for d, n in before.items() if now.get(d, 0) < n]
-            added = sum(max(0, n - before.get(d, 0)) for d, n in now.items())
-            changed += added + sum(before[d] - now.get(d, 0) for d in gone)
-            if self.new_segment:
-                continue  # the old segment keeps its rows; no capture after it there
             self._close(cursor, model, gone)
             # Closing is by digest: a digest the capture still has fewer
             # times than the head is closed in full and written again.

@@ -238,7 +238,7 @@ def write_rows(proc, parsed):
                 else:
                     unresolved.append(row)
 
-        edges_written = write_edges(writer, edge_rows())
+        write_edges(writer, edge_rows())
         lap("edges")
         states = {row[0]: row[6] for row in parsed.nodes}
         write_nodes(writer, ((key, *row) for row in parsed.node_rows()))
@@ -255,7 +255,7 @@ def write_rows(proc, parsed):
     # The needs cycles of this process alone, for retention's "never thin a
     # capture where a cycle appeared or resolved": recomputed only when its
     # edges changed.
-    if head is not None and not edges_written and not _edges_closed(head, writer):
+    if writer.changes[Edge] == 0:
         proc.cycle_key = head.cycle_key
     else:
         proc.cycle_key = versions.cycle_key(pairs)
@@ -266,11 +266,6 @@ def write_rows(proc, parsed):
     if not older:
         versions.advance_head(head_row, proc, writer)
         transaction.on_commit(lambda: versions.remember(proc, writer, states, proc.cycle_key))
-
-
-def _edges_closed(head, writer):
-    before, now = head.open[Edge], writer.open[Edge]
-    return any(now.get(d, 0) < n for d, n in before.items())
 
 
 # One function per table, so a test can make one step fail mid-write.

@@ -237,6 +237,14 @@ class Migration(migrations.Migration):
             index=models.Index(fields=["segment_id", "id"], name="capture_segment"),
         ),
         migrations.AddIndex(
+            model_name="processsnapshot",
+            index=models.Index(fields=["kept", "received_at"], name="capture_thinning"),
+        ),
+        migrations.AddIndex(
+            model_name="snapshot",
+            index=models.Index(fields=["created_at"], name="snapshot_created"),
+        ),
+        migrations.AddIndex(
             model_name="node",
             index=models.Index(fields=["segment_id", "node_id"], name="node_segment_id"),
         ),
