@@ -225,17 +225,24 @@ class Server:
 
 def rows_of(doc):
     """(node rows, edge rows, unresolved rows, wake rows, trace rows, frame rows)
-    exactly as ingest writes them, minus the snapshot/process ids."""
+    exactly as ingest writes them into a new segment, minus the segment and
+    capture ids: each versioned row starts with its digest (versions.py)."""
     import orjson
 
     from snapshots.ingest.validate import LOCAL, parse_document
+    from snapshots.versions import digest
 
     parsed = parse_document(orjson.loads(orjson.dumps(doc)))
     edges, unresolved = [], []
     for kind, row in parsed.iter_edges():
         (edges if kind is LOCAL else unresolved).append(row)
     nodes = [(parsed.proc_key, *row) for row in parsed.node_rows()]
-    return nodes, edges, unresolved, list(parsed.wakes), list(parsed.traces), parsed.frames
+    versioned = [
+        [(digest(row), *row) for row in table]
+        for table in (nodes, edges, unresolved, parsed.traces, parsed.frames)
+    ]
+    nodes, edges, unresolved, traces, frames = versioned
+    return nodes, edges, unresolved, list(parsed.wakes), traces, frames
 
 
 def new_capture():
@@ -247,6 +254,7 @@ def new_capture():
     proc = ProcessSnapshot.objects.create(
         snapshot=snapshot, process="bench", proc_key="bench-4242", received_at=timezone.now()
     )
+    ProcessSnapshot.objects.filter(id=proc.id).update(segment_id=proc.id)  # its own segment
     return snapshot.id, proc.id
 
 
@@ -260,6 +268,7 @@ def raw_copy(rows, own_partitions=False):
 
     from snapshots import partitions
     from snapshots.ingest import store
+    from snapshots.versions import OPEN
 
     sid, pid = new_capture()
     # own_partitions: the node and edge rows go to the capture's loading tables.
@@ -268,13 +277,14 @@ def raw_copy(rows, own_partitions=False):
         for model in (partitions.PARTITIONED if own_partitions else ())
     }
     nodes, edges, unresolved, wakes, traces, frames = rows
+    keys = (pid, pid, OPEN)  # segment, first and last capture (versions.py)
     tables = [
-        (store.EDGE_COLS, [(sid, pid, *r) for r in edges]),
-        (store.NODE_COLS, [(sid, pid, *r) for r in nodes]),
-        (store.UNRESOLVED_COLS, [(sid, pid, *r) for r in unresolved]),
+        (store.EDGE_COLS, [(*keys, *r) for r in edges]),
+        (store.NODE_COLS, [(*keys, *r) for r in nodes]),
+        (store.UNRESOLVED_COLS, [(*keys, *r) for r in unresolved]),
         (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
-        (store.TRACE_COLS, [(sid, pid, *r) for r in traces]),
-        (store.FRAME_COLS, [(pid, *r) for r in frames]),
+        (store.TRACE_COLS, [(*keys, *r) for r in traces]),
+        (store.FRAME_COLS, [(*keys, *r) for r in frames]),
     ]
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         started = time.perf_counter()
@@ -299,23 +309,24 @@ def orm_bulk_create(rows):
     from django.db import transaction
 
     from snapshots.models import Edge, Frame, Node, PendingTrace, UnresolvedEdge, WakeEvent
+    from snapshots.versions import OPEN
 
     sid, pid = new_capture()
     nodes, edges, unresolved, wakes, traces, frames = rows
+
+    def keys(d):
+        return {"segment_id": pid, "first_id": pid, "last_id": OPEN, "digest": d}
+
     started = time.perf_counter()
     with transaction.atomic():
         Edge.objects.bulk_create(
-            (
-                Edge(snapshot_id=sid, process_id=pid, src=s, dst=d, attrs=orjson.loads(a))
-                for s, d, a in edges
-            ),
+            (Edge(**keys(h), src=s, dst=d, attrs=orjson.loads(a)) for h, s, d, a in edges),
             batch_size=2000,
         )
         Node.objects.bulk_create(
             (
                 Node(
-                    snapshot_id=sid,
-                    process_id=pid,
+                    **keys(h),
                     proc_key=r[0],
                     node_id=r[1],
                     kind=r[2],
@@ -325,20 +336,19 @@ def orm_bulk_create(rows):
                     state=r[6],
                     state_class=r[7],
                     spawned_at_ns=r[8],
-                    pending_us=r[9],
+                    pending_since_ns=r[9],
                     last_waker=r[10],
                     needs_count=r[11],
                     needed_by_count=r[12],
                 )
-                for r in nodes
+                for h, *r in nodes
             ),
             batch_size=2000,
         )
         UnresolvedEdge.objects.bulk_create(
             (
                 UnresolvedEdge(
-                    snapshot_id=sid,
-                    process_id=pid,
+                    **keys(h),
                     src=r[0],
                     dst=r[1],
                     attrs=orjson.loads(r[2]),
@@ -346,7 +356,7 @@ def orm_bulk_create(rows):
                     referenced_proc_key=r[4],
                     reason=r[5],
                 )
-                for r in unresolved
+                for h, *r in unresolved
             ),
             batch_size=2000,
         )
@@ -362,20 +372,18 @@ def orm_bulk_create(rows):
         PendingTrace.objects.bulk_create(
             (
                 PendingTrace(
-                    snapshot_id=sid,
-                    process_id=pid,
+                    **keys(h),
                     node_id=n,
                     task_id=t,
-                    at_ns=a,
-                    duration_us=d,
+                    since_ns=since,
                     frame_ids=orjson.loads(f),
                 )
-                for n, t, a, d, f in traces
+                for h, n, t, since, f in traces
             ),
             batch_size=2000,
         )
         Frame.objects.bulk_create(
-            (Frame(process_id=pid, frame_key=k, text=t) for k, t in frames), batch_size=2000
+            (Frame(**keys(h), frame_key=k, text=t) for h, k, t in frames), batch_size=2000
         )
     return time.perf_counter() - started, sid
 
