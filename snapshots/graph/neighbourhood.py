@@ -115,6 +115,7 @@ class DrawnNode:
     home: str = ""  # the proc_key it is grouped under (a merged pair: its first half's)
     cycle: int | None = None  # index into Graph.cycles
     pending_us: int | None = None  # longest pending trace of its members, if any
+    ghost: str = ""  # replay: why it is drawn faded ("gone: last seen at capture 3 of 60")
 
 
 @dataclass
@@ -150,7 +151,9 @@ class Graph:
         return best
 
 
-def build_graph(scope, options):
+def build_graph(scope, options, marks=True):
+    """marks=False skips cycle marks and colour groups: what replay.py needs
+    to lay out the union of a window's steps."""
     graph = Graph(options=options)
     if options.node_id:
         rows, edges = _neighbourhood(scope, options, graph)
@@ -170,8 +173,9 @@ def build_graph(scope, options):
         graph.nodes, graph.edges = [], []
         return graph
     graph.focus = next((n for n in nodes if n.focus), None)
-    _mark_cycles(scope, graph)
-    _assign_groups(graph)
+    if marks:
+        _mark_cycles(scope, graph)
+        _assign_groups(graph)
     return graph
 
 

@@ -142,21 +142,31 @@ def _short(text, n):
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def draw(graph, scope_key, recentre_query=""):
+def node_size(node):
+    """(short label, caption, pointy extra, width) of a drawn node."""
+    short = _short(node.label.replace("\n", " "), LABEL_CHARS)
+    caption = _short(_caption(node), LABEL_CHARS + 6)
+    extra = _POINTY.get(node.shape, 0)
+    w = max(len(short) * CHAR_W, len(caption) * SMALL_CHAR_W) + 2 * PAD + extra
+    return short, caption, extra, round(min(max(w, MIN_W), MAX_W))
+
+
+def draw(graph, scope_key, recentre_query="", placed=None):
     """Lay out and shape a (not too big) Graph. Strings the template would
     otherwise assemble per node are made here once: on 300 nodes and 600
-    edges each template variable costs (docs/graph.md)."""
+    edges each template variable costs (docs/graph.md).
+
+    `placed`: a Layout made beforehand for a superset of these nodes and
+    edges (replay.py: the union of a replay window), used as it is so that
+    nodes keep their places from one step to the next."""
     views = []
     sizes = []
     for node in graph.nodes:
-        short = _short(node.label.replace("\n", " "), LABEL_CHARS)
-        caption = _short(_caption(node), LABEL_CHARS + 6)
-        extra = _POINTY.get(node.shape, 0)
-        w = max(len(short) * CHAR_W, len(caption) * SMALL_CHAR_W) + 2 * PAD + extra
-        w = round(min(max(w, MIN_W), MAX_W))
+        short, caption, extra, w = node_size(node)
         sizes.append((node.id, w, NODE_H))
         views.append((node, short, caption, extra))
-    result = layout(sizes, [(e.src, e.dst) for e in graph.edges])
+    result = placed or layout(sizes, [(e.src, e.dst) for e in graph.edges])
+    route_of = {(r.src, r.dst): r for r in result.routes}
 
     groups = sorted({n.group for n in graph.nodes if n.group})
     colour_of = {g: i % GROUP_COLOURS for i, g in enumerate(groups)}
@@ -170,6 +180,8 @@ def draw(graph, scope_key, recentre_query=""):
             classes.append(f"grp-{colour_of[node.group]}" if node.group else "grp-none")
         if node.cycle is not None:
             classes.append("in-cycle")
+        if node.ghost:
+            classes.append("ghost")
         if node.focus:
             classes.append("focus")
         # A pending trace says where it is stuck: marked, and one click away.
@@ -182,6 +194,8 @@ def draw(graph, scope_key, recentre_query=""):
             title += " — in a needs cycle"
         if trace:
             title += f" — pending trace {trace}"
+        if node.ghost:
+            title += f" — {node.ghost}"
         links = [
             (hover_label if k == 0 else member, reverse("pages:node", args=[scope_key, member]))
             for k, member in enumerate(node.members)
@@ -208,7 +222,8 @@ def draw(graph, scope_key, recentre_query=""):
                 trace=trace,
             )
         )
-    for edge, route in zip(graph.edges, result.routes, strict=True):
+    for edge in graph.edges:
+        route = route_of[(edge.src, edge.dst)]
         classes = ["gedge"]
         if edge.cross_process:
             classes.append("cross")

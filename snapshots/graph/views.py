@@ -3,7 +3,9 @@ SVG (links, tooltips and a list work without JavaScript; static/js/graph.js
 adds pan, zoom and hover highlighting). See docs/graph.md for why SVG."""
 
 from django.http import QueryDict
+from django.shortcuts import render
 
+from snapshots.graph import replay as replays
 from snapshots.graph.neighbourhood import (
     COLOUR_MODES,
     MAX_DEPTH,
@@ -14,6 +16,7 @@ from snapshots.graph.neighbourhood import (
 )
 from snapshots.graph.svg import draw
 from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.queries import QueryError
 from snapshots.states import STATE_CLASSES
 
 
@@ -21,9 +24,23 @@ from snapshots.states import STATE_CLASSES
 def graph(request):
     scope = request.snapshot_scope
     options = GraphOptions.from_query(request.GET)
+    try:
+        replay = replays.from_query(scope, request.GET, options)
+    except QueryError as e:
+        return render(request, "pages/bad_request.html", {"error": e}, status=400)
+    # The live view offers replay: its window, pinned now (a replay's own).
+    window = replay.window if replay else (replays.window() if scope.is_live else None)
+    if replay:
+        scope = replay.scope  # the captures of the step: drawn like any scope
     result = build_graph(scope, options)
     recentre_query = _without(request.GET, "node")
-    drawing = draw(result, scope.key, recentre_query) if result.nodes else None
+    if replay:
+        # A focus absent at this step: its neighbourhood of other steps, as ghosts.
+        replay.focus_gone = result.focus_missing
+        result.focus_missing = False
+        drawing = replay.draw(result, recentre_query)
+    else:
+        drawing = draw(result, scope.key, recentre_query) if result.nodes else None
     kinds = _kinds_in(scope)
     context = {
         "active": "graph",
@@ -39,6 +56,9 @@ def graph(request):
         "max_edges": max_edges(),
         "narrowing": _narrowing(request.GET, result, kinds) if result.too_big else [],
         "recentre_query": recentre_query,
+        "replay": replay,
+        "window": window,
+        "live_query": _without(request.GET, "at", "until"),
     }
     return render_page(request, "pages/graph.html", context, partial="graph-body")
 

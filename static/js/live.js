@@ -82,6 +82,8 @@
   function handle(text) {
     var msg;
     try { msg = JSON.parse(text); } catch (e) { return; }
+    // For page scripts that count what arrives (replay.js: "N new snapshots").
+    document.dispatchEvent(new CustomEvent("peepsweb:live-message", { detail: msg }));
     if (msg.event === "fragments") {
       if (location.search) refresh();
       else swapFragments(msg.html);
