@@ -8,6 +8,7 @@ route is described here and that real responses match these schemas.
 
 from functools import cache
 
+from snapshots.diffs.diff import SECTIONS as DIFF_SECTIONS
 from snapshots.queries import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, SORTS
 from snapshots.states import STATE_CLASSES
 
@@ -538,6 +539,106 @@ SCHEMAS = {
         },
         required=["agents"],
     ),
+    "DiffSide": _obj(
+        {
+            "snapshot_id": _ref("ScopeId"),
+            "live": BOOL,
+            "captured_at_ns": _nullable(NS),
+        },
+        required=["snapshot_id", "live", "captured_at_ns"],
+    ),
+    "DiffNode": _obj(
+        {
+            "id": STR,
+            "kind": _nullable(STR),
+            "label": _nullable(STR),
+            "state": _nullable(STR),
+            "state_class": _nullable({"enum": STATE_CLASSES}),
+            "proc_key": _nullable(STR),
+        },
+        required=["id", "kind", "label", "state", "proc_key"],
+        description="A node as it is in the capture that has it (`b` when added, `a` when "
+        "removed or changed: kind, label and state of `b` for a changed node).",
+    ),
+    "DiffChangedNode": {
+        "allOf": [
+            _ref("DiffNode"),
+            _obj(
+                {
+                    "before": _ref("DiffFields"),
+                    "after": _ref("DiffFields"),
+                },
+                required=["before", "after"],
+            ),
+        ]
+    },
+    "DiffFields": _obj(
+        {
+            "kind": STR,
+            "label": STR,
+            "state": _nullable(STR),
+            "attrs": {
+                "type": "object",
+                "description": "Only the attrs keys that differ; a key one side lacks "
+                "is absent from it.",
+            },
+        },
+        description="Only the fields that differ between the two captures.",
+    ),
+    "DiffEdge": _obj(
+        {
+            "src_id": STR,
+            "dst_id": STR,
+            "attrs": {"type": "object"},
+            "cross_process": {
+                "type": "boolean",
+                "description": "A resolved edge between two processes of the scope",
+            },
+        },
+        required=["src_id", "dst_id", "attrs", "cross_process"],
+        description="A needs edge: `src_id` needs `dst_id`.",
+    ),
+    "DiffCycle": _obj(
+        {
+            "members": {
+                "type": "array",
+                "items": STR,
+                "description": "The node ids of the cycle's component, sorted",
+            },
+            "cycle": {"type": "array", "items": STR},
+            "severity": _nullable(STR),
+            "cross_process": BOOL,
+        },
+        required=["members", "cycle", "severity", "cross_process"],
+    ),
+    "Diff": _obj(
+        {
+            "a": _ref("DiffSide"),
+            "b": _ref("DiffSide"),
+            "counts": _obj(
+                {name: INT for name in DIFF_SECTIONS},
+                required=DIFF_SECTIONS,
+                description="Every section's full count, whichever section was asked for",
+            ),
+            "page": INT,
+            "per_page": INT,
+            "pages": {
+                "type": "object",
+                "additionalProperties": _ref("Pagination"),
+                "description": "Per section returned: its pagination; the links page that "
+                "section alone (`section=`)",
+            },
+            "nodes_added": {"type": "array", "items": _ref("DiffNode")},
+            "nodes_removed": {"type": "array", "items": _ref("DiffNode")},
+            "nodes_changed": {"type": "array", "items": _ref("DiffChangedNode")},
+            "edges_added": {"type": "array", "items": _ref("DiffEdge")},
+            "edges_removed": {"type": "array", "items": _ref("DiffEdge")},
+            "cycles_appeared": {"type": "array", "items": _ref("DiffCycle")},
+            "cycles_resolved": {"type": "array", "items": _ref("DiffCycle")},
+        },
+        required=["a", "b", "counts", "page", "per_page", "pages"],
+        description="Sections are present when asked for (all of them without `section`).",
+    ),
 }
 
 NOT_FOUND = _error("Unknown snapshot id (`path`: `id`) or node (`path`: `node_id`)")
@@ -701,6 +802,44 @@ PATHS = {
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 },
                 "404": NOT_FOUND,
+            },
+        }
+    },
+    "/api/v1/snapshots/{a}/diff/{b}": {
+        "get": {
+            "operationId": "getSnapshotDiff",
+            "summary": "What changed from capture `a` to capture `b`",
+            "description": "Nodes added, removed and changed (kind, label, state, attrs), "
+            "needs edges added and removed (cross-process ones included), cycles that "
+            "appeared or resolved. Each section is sorted by id and paged alone. `live` "
+            "moves between requests, so pages of a diff with it may shift.",
+            "parameters": [
+                {
+                    "name": "a",
+                    "in": "path",
+                    "required": True,
+                    "description": "The earlier scope: " + SCOPE_PARAM["description"],
+                    "schema": SCOPE_PARAM["schema"],
+                },
+                {
+                    "name": "b",
+                    "in": "path",
+                    "required": True,
+                    "description": "The later scope: " + SCOPE_PARAM["description"],
+                    "schema": SCOPE_PARAM["schema"],
+                },
+                {
+                    "name": "section",
+                    "in": "query",
+                    "description": "Return only this section (the counts of all stay).",
+                    "schema": {"enum": list(DIFF_SECTIONS)},
+                },
+                *PAGE_PARAMS,
+            ],
+            "responses": {
+                "200": _json(_ref("Diff"), "The diff"),
+                "400": BAD_PARAM,
+                "404": _error("Unknown snapshot (`path`: `a` or `b`)"),
             },
         }
     },

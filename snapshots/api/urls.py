@@ -25,5 +25,6 @@ urlpatterns = [
         views.node_detail,
         name="api-node",
     ),
+    path("api/v1/snapshots/<str:a>/diff/<str:b>", views.snapshot_diff, name="api-diff"),
     path("api/openapi.json", views.openapi_document, name="api-openapi"),
 ]

@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from snapshots import queries
 from snapshots.api import openapi
+from snapshots.diffs import diff as diffs
 from snapshots.queries import NodeNotFound, QueryError, ns_to_datetime
 from snapshots.scope import ScopeNotFound, resolve_scope
 
@@ -61,9 +62,13 @@ def _iso(dt):
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
-def _page_links(request, page):
+def _page_links(request, page, **fixed):
+    """Pagination of `page`; `fixed` parameters are set in its links."""
+
     def link(number):
         params = request.GET.copy()
+        for name, value in fixed.items():
+            params[name] = value  # replaces; QueryDict.update would append
         params["page"] = str(number)
         return f"{request.path}?{urlencode(params, doseq=True)}"
 
@@ -196,6 +201,48 @@ def node_detail(request, scope, node_id):
             "pending_trace_total": d.pending_trace_total,
         }
     )
+
+
+def _diff_side(scope):
+    return {
+        "snapshot_id": _scope_id(scope),
+        "live": scope.is_live,
+        "captured_at_ns": max((c[2] or 0 for c in scope.captures), default=None) or None,
+    }
+
+
+@read_view
+def snapshot_diff(request, a, b):
+    """What changed from scope `a` to scope `b`: every section's count, and
+    one page of each section (or of `section` only)."""
+    scopes = {}
+    for name, key in (("a", a), ("b", b)):
+        try:
+            scopes[name] = resolve_scope(key)
+        except ScopeNotFound as e:
+            return json_error(404, str(e), name)
+    section = request.GET.get("section") or None
+    if section is not None and section not in diffs.SECTIONS:
+        raise QueryError(
+            "section", f"unknown section {section!r}; use one of " + ", ".join(diffs.SECTIONS)
+        )
+    # The node list's page/per_page rules (queries._check_page, not public yet).
+    page, per_page = queries._check_page(request.GET.get("page"), request.GET.get("per_page"))
+    d = diffs.diff(scopes["a"], scopes["b"])
+    body = {
+        "a": _diff_side(scopes["a"]),
+        "b": _diff_side(scopes["b"]),
+        "counts": d.counts(),
+        "page": page,
+        "per_page": per_page,
+    }
+    for name in diffs.SECTIONS if section is None else (section,):
+        body[name] = d.items(name, page, per_page)
+        # Each section pages alone: its links name it with `section`.
+        body.setdefault("pages", {})[name] = _page_links(
+            request, queries.Page([], d.count(name), page, per_page), section=name
+        )
+    return json_response(body)
 
 
 @read_view

@@ -7,6 +7,7 @@ their routes come after every fixed-suffix route of the same prefix.
 
 from django.urls import path
 
+from snapshots.diffs import pages as diffs
 from snapshots.graph import views as graph
 from snapshots.pages.views import backtraces, inspector, nodes, problems, snapshots
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("snapshots/<str:scope>/stuck-requests/", problems.stuck_requests, name="stuck_requests"),
     path("snapshots/<str:scope>/traces.txt", inspector.trace_text, name="trace_text"),
     path("snapshots/<str:scope>/graph/", graph.graph, name="graph"),
+    path("snapshots/<str:scope>/diff/<str:other>/", diffs.diff_page, name="diff"),
+    path("snapshots/<str:scope>/compare/", diffs.compare, name="compare"),
     # For node ids with a "." or ".." path segment, which browsers would
     # resolve away in the path form (templatetags.peeps.node_url picks).
     path("snapshots/<str:scope>/node/", inspector.node_by_query, name="node_query"),
