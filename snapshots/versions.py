@@ -361,6 +361,9 @@ class Writer:
             self.closed += cursor.rowcount
 
 
+UNKNOWN_CYCLES = "?"  # a capture whose cycles were not looked for
+
+
 def cycle_key(pairs):
     """A digest of the needs cycles among (src, dst) pairs; "" when none."""
     if not pairs:
@@ -382,11 +385,9 @@ def state_changed(head, states):
 
 
 def remember(proc, writer, states, key):
-    """After commit: the capture just written is the head of its proc_key."""
-    open_rows = {}
-    for model in VERSIONED:
-        open_rows[model] = dict(writer.open[model])
-    HEADS.put(proc.proc_key, Head(proc.id, writer.segment_id, open_rows, dict(states), key))
+    """After commit: the capture just written is the head of its proc_key
+    (the writer's digest counts become the head's; nothing copies them)."""
+    HEADS.put(proc.proc_key, Head(proc.id, writer.segment_id, writer.open, states, key))
 
 
 def advance_head(row, proc, writer):
