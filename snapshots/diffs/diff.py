@@ -26,7 +26,7 @@ from itertools import batched
 
 from snapshots import queries
 from snapshots.cycles import service
-from snapshots.models import ProcessSnapshot
+from snapshots.models import Node, ProcessSnapshot
 from snapshots.scope import HAS_DATA
 
 SECTIONS = (
@@ -40,7 +40,6 @@ SECTIONS = (
 )
 COMPARED = ("kind", "label", "state", "attrs")
 IN_BATCH = queries.IN_BATCH
-CHUNK = 20_000  # rows per fetch of a streamed read
 
 
 @dataclass
@@ -132,17 +131,19 @@ def diff(a, b):
 
 def _node_digests(scope):
     out = {}
-    rows = scope.nodes().values_list("node_id", "digest").iterator(chunk_size=CHUNK)
-    for node_id, digest in rows:
+    for node_id, digest in service.select_all(Node, ("node_id", "digest"), scope):
         out.setdefault(node_id, digest)  # the first, as node_briefs does
     return out
 
 
 def _full_rows(scope, ids):
+    # The cycle service's reader: one joined query on PostgreSQL, long IN
+    # lists on SQLite (batches of 500 through the ORM took 0.9 s for 6,800
+    # ids on each side of the 100,000-node benchmark).
     out = {}
-    for batch in batched(ids, IN_BATCH):
-        for row in scope.nodes().filter(node_id__in=batch).values_list("node_id", *COMPARED):
-            out.setdefault(row[0], row[1:])
+    for node_id, *row in service.select_in(Node, ("node_id", *COMPARED), scope, "node_id", ids):
+        row[-1] = service._decoded(row[-1], dict)  # attrs: text on SQLite
+        out.setdefault(node_id, tuple(row))
     return out
 
 
@@ -187,10 +188,8 @@ def _shown(name, value):
 
 def _edge_keys(scope):
     """({(src, dst)} of every needs edge, {resolved cross-process pairs})."""
-    pairs = set(scope.local_edges().values_list("src", "dst").iterator(chunk_size=CHUNK))
     resolved, _ = scope.cross_edges()
-    cross = {(r.src, r.dst) for r in resolved}
-    return pairs | cross, cross
+    return set(service.fetch_edge_pairs(scope, resolved)), {(r.src, r.dst) for r in resolved}
 
 
 def _edge_attrs(scope, pairs):
