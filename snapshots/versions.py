@@ -215,6 +215,8 @@ class HeadCache:
         old = self.heads.pop(proc_key, None)
         if old is not None:
             self.size -= old.size()
+        if head.size() > settings.PEEPSWEB_HEAD_CACHE_ROWS // 4:
+            return  # a big capture's next one reloads its digests (tenths of a second)
         self.heads[proc_key] = head
         self.size += head.size()
         while self.size > settings.PEEPSWEB_HEAD_CACHE_ROWS and len(self.heads) > 1:
@@ -286,7 +288,6 @@ class Writer:
         self.new_segment = head is None or row.added_rows >= rewrite * max(row.segment_rows, 1)
         self.segment_id = proc.id if self.new_segment else head.segment_id
         self.open = {m: {} for m in VERSIONED}  # digest -> count seen in this capture
-        self.kept = {m: {} for m in VERSIONED}  # digest -> row, matched against the head
         self.matched = dict.fromkeys(VERSIONED, 0)  # rows the head has too
         self.added = dict.fromkeys(VERSIONED, 0)  # rows it does not
         self.changes = dict.fromkeys(VERSIONED, None)  # added + ended, after finish()
@@ -299,7 +300,7 @@ class Writer:
         pid, seg = self.proc.id, self.segment_id
         head = None if self.head is None else self.head.open[model]
         share = not self.new_segment
-        seen, kept = self.open[model], self.kept[model]
+        seen = self.open[model]
         written = matched = 0
 
         def new_rows():
@@ -311,7 +312,6 @@ class Writer:
                 if head is not None and head.get(d, 0) > count:
                     matched += 1
                     if share:
-                        kept[d] = row
                         continue
                 written += 1
                 yield (seg, pid, OPEN, d, *row)
@@ -335,16 +335,27 @@ class Writer:
             changed += self.changes[model]
             if self.new_segment or not removed:
                 continue  # a new segment leaves the old one's rows as they are
-            gone = [d for d, n in before.items() if now.get(d, 0) < n]
-            self._close(cursor, model, gone)
-            # Closing is by digest: a digest the capture still has fewer
-            # times than the head is closed in full and written again.
-            again = [self.kept[model][d] for d in gone for _ in range(now.get(d, 0))]
-            if again:
-                pid, seg = self.proc.id, self.segment_id
-                self.write(self.tables[model], ((seg, pid, OPEN, digest(r), *r) for r in again))
-                self.written += len(again)
+            gone = [(d, n - now.get(d, 0)) for d, n in before.items() if now.get(d, 0) < n]
+            self._close(cursor, model, [d for d, k in gone if k == before[d]])
+            for d, k in gone:  # a row the head has several times, fewer now
+                if k < before[d]:
+                    self._close_some(cursor, model, d, k)
         return changed
+
+    def _close_some(self, cursor, model, d, count):
+        """Close `count` of the head's open rows with digest d."""
+        qn = connection.ops.quote_name
+        table = qn(model._meta.db_table)
+        seg, last, first, dig, pk = (
+            qn(c) for c in ("segment_id", "last_id", "first_id", "digest", "id")
+        )
+        cursor.execute(
+            f"UPDATE {table} SET {last} = %s WHERE {seg} = %s AND {pk} IN (SELECT {pk} FROM"
+            f" {table} WHERE {seg} = %s AND {last} = %s AND {first} < %s AND {dig} = %s"
+            f" LIMIT %s)",
+            [self.head.capture_id, self.segment_id, self.segment_id, OPEN, self.proc.id, d, count],
+        )
+        self.closed += cursor.rowcount
 
     def _close(self, cursor, model, digests):
         if not digests:
