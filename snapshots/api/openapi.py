@@ -603,13 +603,14 @@ SCHEMAS = {
             "members": {
                 "type": "array",
                 "items": STR,
-                "description": "The node ids of the cycle's component, sorted",
+                "description": "The node ids of the cycle's component, sorted (the first 100)",
             },
+            "member_count": INT,
             "cycle": {"type": "array", "items": STR},
             "severity": _nullable(STR),
             "cross_process": BOOL,
         },
-        required=["members", "cycle", "severity", "cross_process"],
+        required=["members", "member_count", "cycle", "severity", "cross_process"],
     ),
     "Diff": _obj(
         {

@@ -39,6 +39,7 @@ SECTIONS = (
     "cycles_resolved",
 )
 COMPARED = ("kind", "label", "state", "attrs")
+MEMBERS_CAP = 100
 IN_BATCH = queries.IN_BATCH
 
 
@@ -102,8 +103,10 @@ class Diff:
     def _cycle_item(self, members):
         c = self.cycles[members]
         return {
-            "members": list(members),
-            "cycle": c.get("cycle", []),
+            # A cycle can have 100,000 members: the first MEMBERS_CAP by id.
+            "members": list(members[:MEMBERS_CAP]),
+            "member_count": len(members),
+            "cycle": c.get("cycle", [])[:MEMBERS_CAP],
             "severity": c.get("severity"),
             "cross_process": bool(c.get("cross_process")),
         }

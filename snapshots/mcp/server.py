@@ -34,6 +34,7 @@ from snapshots.cycles import chain as chains
 from snapshots.cycles import explain, service
 from snapshots.cycles.finder import NodeInfo
 from snapshots.cycles.report import clean, fmt_duration_ns, fmt_time_ns, render_report
+from snapshots.diffs import diff as diffs
 from snapshots.live import pull
 from snapshots.pages import integrations
 from snapshots.pages.traces import trace_as_text
@@ -472,51 +473,59 @@ def _processes(scope):
     return ", ".join(names) or "no process"
 
 
-def _with_state(brief):
-    state = f" ({clean(explain.one_line(brief['state']))})" if brief.get("state") else ""
-    return named(brief, brief["node_id"]) + state
+def _with_state(item):
+    state = f" ({clean(explain.one_line(item['state']))})" if item.get("state") else ""
+    return named(item, item["id"]) + state
 
 
-def _state_word(side):
-    return clean(explain.one_line(side["state"])) if side["state"] else f"no state ({side['kind']})"
+def _change(item):
+    """ "task x [id]: pending -> completed; label a -> b" from a changed node."""
+    before, after = item["before"], item["after"]
+    parts = []
+    for field in diffs.COMPARED:
+        if field in before or field in after:
+            old, new = (
+                clean(explain.one_line(str(side.get(field, "")))) for side in (before, after)
+            )
+            parts.append(
+                f"{old or '-'} -> {new or '-'}" if field == "state" else f"{field} {old} -> {new}"
+            )
+    return f"{named(item, item['id'])}: " + "; ".join(parts)
 
 
 def _diff_snapshots(before, after, limit):
-    d = queries.scope_diff(resolve_scope(before), resolve_scope(after), limit)
-    c = d.counts
+    a, b = resolve_scope(before), resolve_scope(after)
+    d = diffs.diff(a, b)
+    c = d.counts()
+    items = {section: d.items(section, 1, limit) for section in diffs.SECTIONS}
     lines = [
-        f"From {where(d.before)} to {where(d.after)}, compared capture to capture by node id:",
-        f"  processes: {_processes(d.before)} -> {_processes(d.after)}",
-        f"  nodes: {c['added_nodes']} added, {c['removed_nodes']} removed, "
-        f"{c['changed_nodes']} changed state; needs edges: {c['added_edges']} added, "
-        f"{c['removed_edges']} removed",
+        f"From {where(a)} to {where(b)}, compared capture to capture by node id:",
+        f"  processes: {_processes(a)} -> {_processes(b)}",
+        f"  nodes: {c['nodes_added']} added, {c['nodes_removed']} removed, "
+        f"{c['nodes_changed']} changed; needs edges: {c['edges_added']} added, "
+        f"{c['edges_removed']} removed; cycles: {c['cycles_appeared']} appeared, "
+        f"{c['cycles_resolved']} resolved",
     ]
-    changed = [
-        f"{named(n, n['node_id'])}: {_state_word(n['before'])} -> {_state_word(n['after'])}"
-        for n in d.changed_nodes
-    ]
-    for title, total, shown in (
-        ("Added nodes", c["added_nodes"], [_with_state(n) for n in d.added_nodes]),
-        ("Removed nodes", c["removed_nodes"], [_with_state(n) for n in d.removed_nodes]),
-        ("Changed state", c["changed_nodes"], changed),
-        ("Added needs edges", c["added_edges"], [_pair(e) for e in d.added_edges]),
-        ("Removed needs edges", c["removed_edges"], [_pair(e) for e in d.removed_edges]),
+    for title, section, render in (
+        ("Added nodes", "nodes_added", _with_state),
+        ("Removed nodes", "nodes_removed", _with_state),
+        ("Changed nodes", "nodes_changed", _change),
+        ("Added needs edges", "edges_added", lambda e: _pair((e["src_id"], e["dst_id"]))),
+        ("Removed needs edges", "edges_removed", lambda e: _pair((e["src_id"], e["dst_id"]))),
+        ("Cycles appeared", "cycles_appeared", _members),
+        ("Cycles resolved", "cycles_resolved", _members),
     ):
+        total, shown = c[section], items[section]
         if total:
             first = "" if total == len(shown) else f", first {len(shown)} by id"
             lines.append(f"{title} ({total}{first}):")
-            lines.extend(f"  {line}" for line in shown)
-    data = {
-        "from": scope_id(d.before),
-        "to": scope_id(d.after),
-        "counts": c,
-        "added_nodes": d.added_nodes,
-        "removed_nodes": d.removed_nodes,
-        "changed_nodes": d.changed_nodes,
-        "added_edges": d.added_edges,
-        "removed_edges": d.removed_edges,
-    }
+            lines.extend(f"  {render(item)}" for item in shown)
+    data = {"from": scope_id(a), "to": scope_id(b), "counts": c, **items}
     return answer("\n".join(lines) + "\n", data, "ask for fewer items (limit)")
+
+
+def _members(cycle):
+    return ", ".join(clean(explain.one_line(m)) for m in cycle["members"])
 
 
 def _pair(pair):
@@ -549,8 +558,9 @@ async def diff_snapshots(
     limit: limit_arg(200, "items listed per kind of change") = 20,
 ) -> CallToolResult:
     """What changed from one snapshot to another: nodes and `needs` edges
-    added and removed, and nodes whose state changed. There is no history
-    layer yet: this compares the two captures directly, by node id."""
+    added and removed, nodes whose kind, label, state or attrs changed, and
+    cycles that appeared or resolved (the same diff as
+    GET /api/v1/snapshots/{a}/diff/{b})."""
     return await read(_diff_snapshots, before, after, limit)
 
 

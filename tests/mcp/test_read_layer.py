@@ -1,5 +1,5 @@
 """The read-layer functions the tools added (the pages may use them too):
-wait chains, edge sentences, the longest-pending tasks, scope diffs, and
+wait chains, edge sentences, the longest-pending tasks, and
 the inspector's edge lists looked up by the right index."""
 
 import pytest
@@ -74,24 +74,6 @@ def test_longest_pending_tasks_skip_finished_ones_and_count_all(lock_demo):
     assert ([t.node_id for t in tasks], total) == ([T11], 2)
     traces = queries.newest_pending_traces(lock_demo, tasks)
     assert traces[T11]["frames"][0]["text"].startswith("std::sync::Mutex<T>::lock")
-
-
-def test_a_scope_diff_finds_state_changes_and_edges(lock_demo):
-    doc = read_example("mutex_lock_order_inversion")
-    doc["nodes"][0]["attrs"]["state"] = "completed"
-    doc["edges"] = [e for e in doc["edges"] if e["src_id"] != T1]
-    after = resolve_scope(ingest_document(doc).snapshot_id)
-    d = queries.scope_diff(lock_demo, after, limit=1)
-    assert d.counts == {
-        "added_nodes": 0,
-        "removed_nodes": 0,
-        "changed_nodes": 1,
-        "added_edges": 0,
-        "removed_edges": 2,
-    }
-    assert d.changed_nodes[0]["before"] == {"kind": "task", "state": "pending"}
-    assert d.changed_nodes[0]["after"] == {"kind": "task", "state": "completed"}
-    assert d.removed_edges == [[T1, T11]]  # the first one, by id
 
 
 @pytest.mark.parametrize("outgoing", [True, False])

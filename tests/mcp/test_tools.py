@@ -160,11 +160,13 @@ def test_diff_snapshots_compares_two_captures(examples_server):
     data = result.structured_content
     assert (data["from"], data["to"]) == (before, after)
     assert data["counts"] == {
-        "added_nodes": 3,
-        "removed_nodes": 5,
-        "changed_nodes": 0,
-        "added_edges": 2,
-        "removed_edges": 4,
+        "nodes_added": 3,
+        "nodes_removed": 5,
+        "nodes_changed": 0,
+        "edges_added": 2,
+        "edges_removed": 4,
+        "cycles_appeared": 0,
+        "cycles_resolved": 0,
     }
     body = text(result)
     assert "processes: frontend (frontend-100) -> backend (backend-200)" in body
@@ -173,7 +175,7 @@ def test_diff_snapshots_compares_two_captures(examples_server):
 
     earlier = ids["mutex_lock_order_inversion"]
     (result,) = mcp_call(server, [("diff_snapshots", {"from": earlier, "to": later})])
-    assert result.structured_content["counts"]["changed_nodes"] == 1
+    assert result.structured_content["counts"]["nodes_changed"] == 1
     assert f"task transfer_a_to_b [{T11}]: pending -> completed" in text(result)
 
 
