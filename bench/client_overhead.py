@@ -54,13 +54,13 @@ figures, each plain vs instrumented measured side by side in one run.
    requests/s. An aiohttp web server (`--program aiohttp`) whose handler
    holds a permit of a Semaphore of 8 (a connection pool) across a
    suspension, takes a Lock around a shared counter and puts a line on a
-   Queue that a background task drains, is loaded by `wrk` (Debian's
-   package, `apt-get install wrk`: C, one thread, so that on a 2-core
-   machine the load generator takes little of the CPU the server needs)
-   with 32 connections. Two
+   Queue that a background task drains, is loaded with 32 keep-alive
+   connections by this file's own load generator (`--program load`: one
+   Python process, raw sockets and a selector, nothing to install; it
+   takes one core of a 2-core machine, the server the other). Two
    servers run side by side, plain and under `peepsweb-run` pushing every
-   0.5 s to the same peepsweb server; after a 2 s warm-up of each, wrk
-   loads one of them for `--http-seconds`, then the other, alternating
+   0.5 s to the same peepsweb server; after a 2 s warm-up of each, the
+   generator loads one of them for `--http-seconds`, then the other, alternating
    which goes first, `--http-rounds` times. The headline is the median of
    the per-round ratios of requests/s. The servers are CPU bound, but on a
    shared machine they get less than a core (their CPU use is printed), so
@@ -76,6 +76,7 @@ import json
 import os
 import random
 import re
+import selectors
 import shutil
 import socket
 import statistics
@@ -471,24 +472,65 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(port, connections, seconds):
+def load_program(port, connections, seconds):
+    """The load generator (a child process): `connections` keep-alive
+    HTTP/1.1 connections, each sending its next GET as soon as the answer
+    to the last one is in, for `seconds`. Raw sockets and one selector, no
+    asyncio: a few microseconds of Python per request, so on a 2-core
+    machine it takes one core and leaves the server the other. Prints one
+    JSON line: requests answered in the window, and how many were not 200."""
+    request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    length_re = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
+    sel = selectors.DefaultSelector()
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, bytearray())
+        sock.sendall(request)
+    answered = not_ok = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for key, _events in sel.select(timeout=0.1):
+            sock, buf = key.fileobj, key.data
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed a connection")
+            buf += data
+            # Every complete answer in the buffer (one usually) is counted
+            # and followed by the connection's next request.
+            while (head_end := buf.find(b"\r\n\r\n")) >= 0:
+                head = bytes(buf[:head_end])
+                total = head_end + 4 + int(length_re.search(head).group(1))
+                if len(buf) < total:
+                    break
+                not_ok += not head.startswith(b"HTTP/1.1 200")
+                del buf[:total]
+                answered += 1
+                sock.sendall(request)
+    print(json.dumps({"answered": answered, "not_ok": not_ok}), flush=True)
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+
+
+def load(port, connections, seconds):
+    """Requests/s the load generator (load_program, in its own process) got
+    answered by the server on `port`."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+        program_command("plain", "load", str(port), str(connections), str(seconds)),
         capture_output=True,
         text=True,
         check=True,
         timeout=seconds + 30,
     ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    result = json.loads(out.splitlines()[-1])
+    if result["not_ok"]:
+        raise RuntimeError(f"{result['not_ok']} answers were not 200")
+    return result["answered"] / seconds
 
 
 def aiohttp_load(url, rounds, seconds, connections):
-    if not shutil.which("wrk"):
-        print("\n3. aiohttp: wrk is not installed (apt-get install wrk)")
-        return 1
-    # Both servers stay up for the whole part and wrk loads one at a time,
+    # Both servers stay up for the whole part and the load generator loads one at a time,
     # alternating: adjacent runs see the same machine (on a shared one the
     # CPU left to us drifts over seconds), and no run pays a process start.
     # The idle one costs next to nothing (the instrumented one pushes a
@@ -505,11 +547,11 @@ def aiohttp_load(url, rounds, seconds, connections):
                 text=True,
             )
             ports[side] = int(servers[side].stdout.readline())
-            wrk(ports[side], connections, WARMUP)
+            load(ports[side], connections, WARMUP)
 
         def measure(side):
             cpu = process_cpu(servers[side].pid)
-            rate = wrk(ports[side], connections, seconds)
+            rate = load(ports[side], connections, seconds)
             cpu = (process_cpu(servers[side].pid) - cpu) / seconds
             return {"rate": rate, "cpu": cpu, "cpu_per_request": cpu / rate}
 
@@ -521,7 +563,7 @@ def aiohttp_load(url, rounds, seconds, connections):
             server.stdin.close()
             server.wait(30)
     print(
-        f"\n3. aiohttp: wrk, {connections} connections, {seconds:g} s x {rounds} rounds,"
+        f"\n3. aiohttp: {connections} keep-alive connections, {seconds:g} s x {rounds} rounds,"
         f" pushes every {PUSH_INTERVAL} s, load average {os.getloadavg()[0]:.1f}"
     )
     for side, runs in results.items():
@@ -572,13 +614,15 @@ def main(argv=None):
     parser.add_argument("--lag-seconds", type=int, default=8, help="figure 2: seconds per run")
     parser.add_argument("--http-rounds", type=int, default=10, help="figure 3: rounds")
     parser.add_argument("--http-seconds", type=int, default=3, help="figure 3: seconds per run")
-    parser.add_argument("--connections", type=int, default=32, help="figure 3: wrk connections")
+    parser.add_argument("--connections", type=int, default=32, help="figure 3: connections")
     parser.add_argument("--one", choices=["none", "plain", "instrumented"], help=argparse.SUPPRESS)
     parser.add_argument("--program", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.program:  # a child: the program of figure 2 or 3
         if args.program[0] == "lag":
             asyncio.run(lag_program(float(args.program[1])))
+        elif args.program[0] == "load":
+            load_program(*(int(a) for a in args.program[1:3]), float(args.program[3]))
         else:
             asyncio.run(aiohttp_program())
         return 0

@@ -186,7 +186,26 @@ def test_a_task_pending_past_the_threshold_gets_its_coroutine_stack():
         assert at.startswith("    at ") and at.rsplit(":", 1)[1].isdigit()
         sources.append(source)
     assert sources == ["    | async with lock:", "    | await innermost(lock)"]
-    assert snap.task("stuck")["attrs"]["pending_ns"] >= 150_000_000
+    attrs = snap.task("stuck")["attrs"]
+    assert attrs["pending_since_ns"] == trace["since_ns"]
+
+
+def test_a_task_that_waits_on_is_the_same_node_in_the_next_capture():
+    # SNAPSHOT_FORMAT v1.2: the server shares unchanged nodes between
+    # captures, so nothing in a waiting task's node may grow on its own (a
+    # pending duration, an age): it sends when the wait began.
+    async def main(inst):
+        t = asyncio.create_task(asyncio.Event().wait(), name="stuck")
+        await asyncio.sleep(0.3)  # past a scan tick: the wait has its start
+        first = Snap(aio.snapshot())
+        await asyncio.sleep(0.3)
+        second = Snap(aio.snapshot())
+        t.cancel()
+        return first, second
+
+    first, second = run(main, pending_threshold=0.2)
+    assert "pending_since_ns" in first.task("stuck")["attrs"]
+    assert first.task("stuck") == second.task("stuck")
 
 
 def test_a_long_wait_that_ended_keeps_its_trace_with_its_duration():

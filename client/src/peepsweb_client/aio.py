@@ -267,11 +267,22 @@ def _on_wake(loop, woken):
 
 
 def _settled_wakes(raw):
-    """(at_ns, waker id or None, woken id) of raw (at_ns, waker, woken) wakes."""
+    """Raw (at_ns, waker, woken) wakes as a flat list: at_ns, waker id or
+    None, woken id, at_ns, ... Flat, because on the loop thread a tuple per
+    wake that outlives the call counts towards the next garbage collection
+    (and a collection there walks the program's own young objects)."""
     out = []
+    append = out.append
     for at_ns, waker, woken in raw:
-        out.append((at_ns, None if waker is None else _info(waker)[0], _info(woken)[0]))
+        append(at_ns)
+        append(None if waker is None else _info(waker)[0])
+        append(_info(woken)[0])
     return out
+
+
+def _wake_triples(flat):
+    """(at_ns, waker id, woken id) of a flat list of wakes."""
+    return zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
 
 
 def _hook():
@@ -414,15 +425,20 @@ class Instrumenter:
         # loop pushes most raw wakes off the end before that, and they are
         # never converted. See RAW_WAKES for the bound.
         self.raw_wakes = collections.deque(maxlen=RAW_WAKES)
-        self.wakes = collections.deque(maxlen=MAX_WAKE_EVENTS)  # (at_ns, waker id, woken id)
-        self.waits = {}  # id(task) -> (task, future it waits on, since ns); see scan()
+        # Settled wakes, flat (see _settled_wakes): at_ns, waker id, woken id, ...
+        self.wakes = collections.deque(maxlen=3 * MAX_WAKE_EVENTS)
+        # As of the last scan (see scan()): task -> the future it waits on,
+        # and task -> since when (ns). Two dicts rather than one of tuples:
+        # nothing is allocated per task.
+        self.wait_futs = {}
+        self.wait_since = {}
         self.episodes = {}  # id(task) -> open Episode
         self.history = collections.deque(maxlen=MAX_TRACE_HISTORY)  # closed Episodes
         self.agent = None
         self.errors = 0
         self._prune_at = 20_000
         self._scans = 0  # scans started; a sliced scan stops when another began
-        self._handles = []
+        self._handles = {}  # periodic job -> its next timer handle
         self._installed = False
 
     # -- lifecycle ----------------------------------------------------------------
@@ -445,7 +461,7 @@ class Instrumenter:
             return
         self._installed = False
         self.settle_wakes()
-        for h in self._handles:
+        for h in self._handles.values():
             h.cancel()
         self._handles.clear()
         if _INSTRUMENTERS.get(id(self.loop)) is self:
@@ -460,8 +476,9 @@ class Instrumenter:
             self.pusher.close(timeout=0.1)
 
     def _schedule(self, delay, fn):
-        self._handles = [h for h in self._handles if not h.cancelled()]
-        self._handles.append(self.loop.call_later(delay, fn))
+        # One handle per job: the ones that ran are let go (a list of every
+        # handle ever made grew by six a second).
+        self._handles[fn.__name__] = self.loop.call_later(delay, fn)
 
     # -- wakes ----------------------------------------------------------------------
 
@@ -480,12 +497,13 @@ class Instrumenter:
             raw.clear()
 
     def wake_list(self, settle=True):
-        """[(at_ns, waker id, woken id)], oldest first. settle=False leaves
-        the raw wakes alone (for a thread other than the loop's)."""
+        """[at_ns, waker id, woken id, at_ns, ...], flat, oldest first.
+        settle=False leaves the raw wakes alone (for a thread other than the
+        loop's)."""
         if settle:
             self.settle_wakes()
             return list(self.wakes)
-        return (list(self.wakes) + _settled_wakes(list(self.raw_wakes)))[-MAX_WAKE_EVENTS:]
+        return (list(self.wakes) + _settled_wakes(list(self.raw_wakes)))[-3 * MAX_WAKE_EVENTS :]
 
     # -- periodic work on the loop ----------------------------------------------------
 
@@ -500,22 +518,23 @@ class Instrumenter:
                 self.worker = threading.get_native_id()
             self.settle_wakes()
             self._scans += 1
-            suspended = ai.suspended(self._tasks())
-            self._scan_slices(_time_ns(), suspended, {}, 0, self._scans)
+            self._scan_slices(_time_ns(), self._tasks(), {}, {}, 0, self._scans)
         except Exception:
             self._note_error("pending scan")
             self._schedule(self.scan_interval, self._scan_tick)
 
-    def _scan_slices(self, now, suspended, waits, start, scan):
+    def _scan_slices(self, now, tasks, futs, since, start, scan):
         if not self._installed or scan != self._scans:  # a whole scan() ran meanwhile
             return
         try:
             end = start + SCAN_SLICE
-            self._scan_part(now, suspended[start:end], waits)
-            if end < len(suspended):
-                self.loop.call_soon(self._scan_slices, now, suspended, waits, end, scan)
+            # Each slice reads what its tasks wait on when it runs: a task's
+            # wait is timed from the first scan that sees it.
+            self._scan_part(now, ai.waiting(tasks[start:end]), futs, since)
+            if end < len(tasks):
+                self.loop.call_soon(self._scan_slices, now, tasks, futs, since, end, scan)
                 return
-            self._scan_done(waits)
+            self._scan_done(futs, since)
             # Pruning walks every entry: only once dead tasks' entries clearly
             # outnumber the live ones (memory stays proportional to them).
             if len(_TASK_INFO) > self._prune_at:
@@ -549,47 +568,48 @@ class Instrumenter:
     def scan(self, now_ns=None, tasks=None):
         """Track how long each task has been suspended on the same future and
         record a trace when that passes the threshold, in one pass; returns
-        [(task, the future it waits on)] of the suspended tasks."""
+        {task: the future it waits on} of the suspended tasks."""
         self._scans += 1
-        suspended = ai.suspended(tasks if tasks is not None else self._tasks())
-        waits = {}
-        self._scan_part(now_ns or _time_ns(), suspended, waits)
-        self._scan_done(waits)
-        return suspended
+        waiting = ai.waiting(tasks if tasks is not None else self._tasks())
+        futs, since = {}, {}
+        self._scan_part(now_ns or _time_ns(), waiting, futs, since)
+        self._scan_done(futs, since)
+        return waiting
 
-    def _scan_part(self, now, suspended, waits):
-        """Scan some suspended tasks into `waits`: id(task) -> (task, waiter,
-        since), rebuilt each scan from the tasks suspended now, so finished
-        tasks drop out by themselves (the old entry's task is compared by
-        identity in case an id was reused). The common case (still waiting,
-        not long yet) costs a lookup and a store."""
+    def _scan_part(self, now, waiting, futs, since):
+        """Scan some suspended tasks ({task: future}) into the new view
+        (`futs`, `since`), rebuilt each scan from the tasks suspended now, so
+        finished tasks drop out by themselves. The last view holds its
+        tasks and futures, so identity tests are safe. The common case
+        (still waiting, not long yet) costs two lookups and two stores, and
+        allocates nothing."""
         cutoff = now - self.pending_threshold_ns
         episodes = self.episodes
-        get = self.waits.get
-        for t, waiter in suspended:
+        last_fut, last_since = self.wait_futs.get, self.wait_since.get
+        for t, waiter in waiting.items():
+            futs[t] = waiter
+            if last_fut(t) is not waiter:
+                since[t] = now
+                continue
+            began = since[t] = last_since(t)
+            if began > cutoff:
+                continue
             key = id(t)
-            seen = get(key)
-            if seen is None or seen[1] is not waiter or seen[0] is not t:
-                waits[key] = (t, waiter, now)
-                continue
-            waits[key] = seen
-            since = seen[2]
-            if since > cutoff:
-                continue
             ep = episodes.get(key)
-            if ep is not None and ep.task_ref() is t and ep.since_ns == since:
+            if ep is not None and ep.task_ref() is t and ep.since_ns == began:
                 ep.last_seen_ns = now
             else:
-                episodes[key] = Episode(_info(t)[TASK_ID], since, now, raw_stack(t), t)
+                episodes[key] = Episode(_info(t)[TASK_ID], began, now, raw_stack(t), t)
 
-    def _scan_done(self, waits):
-        """The scan's new view replaces the last; episodes whose task moved
-        on, finished or vanished are closed."""
-        self.waits = waits
+    def _scan_done(self, futs, since):
+        """The scan's new view replaces the last (never changed afterwards: a
+        capture keeps the one it saw); episodes whose task moved on,
+        finished or vanished are closed."""
+        self.wait_futs, self.wait_since = futs, since
         episodes = self.episodes
         for key, ep in list(episodes.items()):
-            seen = waits.get(key)
-            if seen is None or seen[0] is not ep.task_ref() or seen[2] != ep.since_ns:
+            t = ep.task_ref()
+            if t is None or since.get(t) != ep.since_ns:
                 del episodes[key]
                 self.history.append(ep)
 
@@ -605,8 +625,8 @@ class Instrumenter:
         self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
         now = _time_ns()
         tasks = self._tasks()
-        suspended = self.scan(now, tasks) if scan else ai.suspended(tasks)
-        return _Capture(self, now, tasks, suspended, _current_task(self.loop))
+        waiting = self.scan(now, tasks) if scan else ai.waiting(tasks)
+        return _Capture(self, now, tasks, waiting, _current_task(self.loop))
 
     def build(self, capture, snapshot_id=None):
         """A snapshot body from a capture; any thread (the pusher's, usually)."""
@@ -648,8 +668,8 @@ class Instrumenter:
         for attempt in range(5):
             try:
                 tasks = self._tasks()
-                suspended = ai.suspended(tasks)
-                capture = _Capture(self, _time_ns(), tasks, suspended, None, loop_blocked=True)
+                waiting = ai.waiting(tasks)
+                capture = _Capture(self, _time_ns(), tasks, waiting, None, loop_blocked=True)
                 return self.build(capture, snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:
@@ -671,27 +691,28 @@ class _Capture:
     traces. What stays put while a task is suspended (its coroutine frames,
     its name, a finished task's result) is read later, by build()."""
 
-    def __init__(self, inst, now, tasks, suspended, current, loop_blocked=False):
+    def __init__(self, inst, now, tasks, waiting, current, loop_blocked=False):
         self.now = now
         self.tasks = tasks
         self.current = current
         self.loop_blocked = loop_blocked
-        self.waiting = dict(suspended)  # task -> the future it waits on
-        self.waits = inst.waits  # scan() replaces it, never changes it
-        self.wakes = inst.wake_list(settle=not loop_blocked)
+        self.waiting = waiting  # task -> the future it waits on
+        # The last scan's view (replaced by the next scan, never changed).
+        self.wait_futs, self.wait_since = inst.wait_futs, inst.wait_since
+        self.wakes = inst.wake_list(settle=not loop_blocked)  # flat, see _settled_wakes
         loop = inst.loop
-        self.primitives = []  # (primitive, kind, state, holders, [(waiter, op)], recent)
-        for obj in list(_PRIMITIVES):
+        self.primitives = []  # (primitive, kind, state, holders, [([waiter], op)], recent)
+        for obj in ai.live_members(_PRIMITIVES):
             kind = ai.primitive_kind(obj)
             if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
                 state, holders = ai.describe(obj, kind)
-                waiters = [(f, op) for ws, op in ai.waiter_lists(obj, kind) for f in ws]
+                waiters = ai.waiter_lists(obj, kind)
                 recent = ai.recent_tasks(obj, kind)
                 self.primitives.append((obj, kind, state, holders, waiters, recent))
-        # (task id, raw frames, since, end) of the long waits, open and closed.
-        self.traces = [
-            (ep.task_id, ep.frames, ep.since_ns, ep.last_seen_ns) for ep in inst.history
-        ] + [(ep.task_id, ep.frames, ep.since_ns, now) for ep in inst.episodes.values()]
+        # The long waits: closed ones (never changed again) and open ones,
+        # which end now (only their last_seen_ns changes, and it is not read).
+        self.closed_waits = list(inst.history)
+        self.open_waits = list(inst.episodes.values())
 
 
 class _SnapshotPass:
@@ -712,7 +733,7 @@ class _SnapshotPass:
         self.future_nodes = {}  # id(future) -> node id
         self.primitive_nodes = {}  # id(primitive) -> node id
         # The newest wake of each task (wakes are recorded in time order).
-        self.last_waker = {woken: waker for _at, waker, woken in capture.wakes}
+        self.last_waker = {woken: waker for _at, waker, woken in _wake_triples(capture.wakes)}
 
     def build(self, snapshot_id):
         c = self.c
@@ -774,11 +795,10 @@ class _SnapshotPass:
         waker = self.last_waker.get(task_id, _UNSET)
         if waker is not _UNSET:
             attrs["last_wake_from_task_id"] = waker
-        if state == "pending":
-            seen = self.c.waits.get(key)
-            if seen is not None and seen[0] is t and seen[1] is self.c.waiting[t]:
-                attrs["pending_since_ns"] = seen[2]
-                attrs["pending_ns"] = max(0, self.now - seen[2])
+        if state == "pending" and self.c.wait_futs.get(t) is self.c.waiting[t]:
+            # When the wait began, not how long it has lasted: a duration
+            # would change the node at every capture (SNAPSHOT_FORMAT v1.2).
+            attrs["pending_since_ns"] = self.c.wait_since[t]
         elif state == "failed":
             attrs["exception"] = repr(ai.task_exception(t))[:MAX_TEXT]
         if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
@@ -802,8 +822,9 @@ class _SnapshotPass:
         node_id = self.primitive_nodes[id(obj)] = self.b.node(
             kind, str(_primitive_serial(obj)), name, attrs=attrs
         )
-        for fut, op in waiters:
-            self.waiter_owner[id(fut)] = (node_id, op)
+        for futs, op in waiters:
+            for fut in futs:
+                self.waiter_owner[id(fut)] = (node_id, op)
         for task, permits in holders.items():
             held = {"held": True} if kind == "lock" else {"held": True, "permits": permits}
             self.b.needs(node_id, self.task_node(task), **held)
@@ -818,7 +839,7 @@ class _SnapshotPass:
         if node_id is not None:
             return node_id
         state, holders = ai.describe(obj, kind)
-        waiters = [(f, op) for ws, op in ai.waiter_lists(obj, kind) for f in ws]
+        waiters = ai.waiter_lists(obj, kind)
         return self.primitive_node(obj, kind, state, holders, waiters, ai.recent_tasks(obj, kind))
 
     def queue_edges(self, node_id, state, recent):
@@ -927,17 +948,18 @@ class _SnapshotPass:
                 "woken_task_id": woken,
                 "target_worker": worker,
             }
-            for at_ns, waker, woken in self.c.wakes
+            for at_ns, waker, woken in _wake_triples(self.c.wakes)
         )
 
     def pending_traces(self):
-        for task_id, frames, since, end in self.c.traces:
+        closed = [(ep, ep.last_seen_ns) for ep in self.c.closed_waits]
+        for ep, end in closed + [(ep, self.now) for ep in self.c.open_waits]:
             self.b.pending_trace(
-                task_id,
-                _format_raw(frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
-                duration_us=max(0, end - since) // 1000,
+                ep.task_id,
+                _format_raw(ep.frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
+                duration_us=max(0, end - ep.since_ns) // 1000,
                 at_ns=end,
-                since_ns=since,
+                since_ns=ep.since_ns,
             )
 
     def loop_thread_node(self):
