@@ -38,6 +38,7 @@ from itertools import batched
 
 from django.db.models import Q
 
+from snapshots import versions
 from snapshots.cycles.explain import display_name
 from snapshots.cycles.finder import NodeInfo
 from snapshots.models import Node, ProcessSnapshot, WakeEvent
@@ -102,7 +103,7 @@ FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs", "last_wak
 
 def _waiting(process_id, only=None):
     """{node_id: row} of the waiting nodes of one capture (optionally among `only`)."""
-    qs = Node.objects.filter(process_id=process_id).filter(WAITING)
+    qs = versions.of(Node, process_id).filter(WAITING)
     if only is None or len(only) > 20 * IN_BATCH:
         rows = qs.values_list(*FIELDS).iterator(chunk_size=5000)
         return {r[0]: r for r in rows if only is None or r[0] in only}
