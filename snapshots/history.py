@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from snapshots.models import Node, ProcessSnapshot
 from snapshots.scope import HAS_DATA
 
-VERSION_FIELDS = ("node_id", "segment_id", "first_id", "last_id", "kind", "label", "attrs", "state")
-
 
 @dataclass(frozen=True)
 class Capture:

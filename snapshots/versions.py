@@ -281,7 +281,6 @@ class Writer:
     def __init__(self, proc, head, row, write, tables):
         self.proc = proc
         self.head = head  # None: nothing to compare with
-        self.row = row  # the locked ProcessHead
         self.write = write
         self.tables = tables  # model -> (table, columns) to write into
         rewrite = settings.PEEPSWEB_SEGMENT_REWRITE
@@ -292,7 +291,6 @@ class Writer:
         self.added = dict.fromkeys(VERSIONED, 0)  # rows it does not
         self.changes = dict.fromkeys(VERSIONED, None)  # added + ended, after finish()
         self.written = 0
-        self.closed = 0
 
     def add(self, model, stream):
         """Write what is new among `stream`'s content tuples (all of them
@@ -355,7 +353,6 @@ class Writer:
             f" LIMIT %s)",
             [self.head.capture_id, self.segment_id, self.segment_id, OPEN, self.proc.id, d, count],
         )
-        self.closed += cursor.rowcount
 
     def _close(self, cursor, model, digests):
         if not digests:
@@ -369,7 +366,6 @@ class Writer:
                 f" AND {first} < %s AND {dig} IN ({', '.join(['%s'] * len(chunk))})",
                 [self.head.capture_id, self.segment_id, OPEN, self.proc.id, *chunk],
             )
-            self.closed += cursor.rowcount
 
 
 UNKNOWN_CYCLES = "?"  # a capture whose cycles were not looked for
