@@ -7,29 +7,23 @@ state, 1% gone, 1% new, their edges with them, and a cycle formed.
 
 Prints, in one run: the full diff (snapshots.diffs.diff.diff, both cycle
 results already cached), its parts, the first page of every section, the
-cycle results computed cold, and queries.scope_diff (the MCP tool's older
-diff: nodes and edge pairs, no attrs or cycles) on the same pair as a ratio.
+cycle results computed cold. (Until it was removed, the MCP tool's older
+diff, queries.scope_diff, was timed on the same pair too: docs/history.md.)
 """
 
-import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import django
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-if "DATABASE_URL" not in os.environ:
-    os.environ["SQLITE_PATH"] = str(Path(tempfile.mkdtemp()) / "diff.sqlite3")
-django.setup()
+from bench.benchdb import setup_django  # noqa: E402
 
-from django.core.management import call_command  # noqa: E402
+setup_django("diff")
+
 from django.db import connection  # noqa: E402
 
-from snapshots import queries  # noqa: E402
 from snapshots.cycles import service  # noqa: E402
 from snapshots.diffs import diff as diffs  # noqa: E402
 from snapshots.ingest import ingest_document  # noqa: E402
@@ -75,7 +69,6 @@ def timed(fn, *args):
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    call_command("migrate", verbosity=0)
     rng = random.Random(1)
     states = {i: "pending" for i in range(n + n // 100)}
     ids = list(range(n))
@@ -110,11 +103,6 @@ def main():
     )
     _, pages = timed(lambda: [d.items(s, 1, 50) for s in diffs.SECTIONS])
     print(f"first page of every section (50 rows each): {pages:.3f} s")
-    _, older = timed(queries.scope_diff, before, after)
-    print(
-        f"queries.scope_diff on the same pair: {older:.2f} s; "
-        f"diff / scope_diff = {total / older:.2f}"
-    )
 
 
 if __name__ == "__main__":

@@ -11,23 +11,18 @@ counter attr instead; the run then applies retention as if an hour had
 passed and prints what thinning removed.
 """
 
-import os
 import random
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-import django
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peepsweb.settings")
-if "DATABASE_URL" not in os.environ:
-    os.environ["SQLITE_PATH"] = str(Path(tempfile.mkdtemp()) / "history.sqlite3")
-django.setup()
+from bench.benchdb import setup_django  # noqa: E402
 
-from django.core.management import call_command  # noqa: E402
+setup_django("history")
+
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -70,7 +65,6 @@ def document(states, counters, k):
 def main():
     captures = int(sys.argv[1]) if len(sys.argv) > 1 else 60
     mode = sys.argv[2] if len(sys.argv) > 2 else "state"
-    call_command("migrate", verbosity=0)
     rng = random.Random(1)
     states, counters = ["pending"] * N, [0] * N
     base = stored_bytes()
