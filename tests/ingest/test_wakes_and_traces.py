@@ -101,3 +101,22 @@ def test_pending_traces_may_come_without_frames():
     doc = small_doc(frames=None)
     doc["pending_traces"][0]["frame_ids"] = []
     assert ingest_document(doc).trace_count == 1
+
+
+def test_a_trace_since_ns_must_be_an_integer():
+    doc = small_doc()
+    doc["pending_traces"][0]["since_ns"] = "yesterday"
+    rejects(doc, 400, "pending_traces[0].since_ns")
+
+
+def test_a_duration_reaching_before_int64_time_is_refused_by_name():
+    doc = small_doc()
+    doc["pending_traces"][0]["duration_us"] = 2**62
+    rejects(doc, 400, "pending_traces[0].duration_us", "before the year 1678")
+
+
+def test_a_trace_since_ns_is_used_as_given():
+    doc = small_doc()
+    doc["pending_traces"][0]["since_ns"] = 7
+    proc = ingest_document(doc)
+    assert versions.of(PendingTrace, proc).get().since_ns == 7
