@@ -373,9 +373,12 @@ def rounds_of(rounds, measure):
     return results
 
 
-def loop_lag(url, rounds, seconds):
+def loop_lag(server, rounds, seconds):
+    url = server.url
+
     def measure(side):
         before = stored_snapshots(url)[0]
+        server_cpu, started = process_cpu(server.process.pid), time.monotonic()
         done = subprocess.run(
             program_command(side, "lag", str(seconds)),
             env=program_env(url),
@@ -387,6 +390,7 @@ def loop_lag(url, rounds, seconds):
             raise RuntimeError(f"{side} lag program failed:\n{done.stdout}\n{done.stderr}")
         result = json.loads(done.stdout.splitlines()[-1])
         lags = result["lags"]
+        server_cpu = (process_cpu(server.process.pid) - server_cpu) / (time.monotonic() - started)
         stored, nodes = stored_snapshots(url)
         return {
             "p50": percentile(lags, 0.50),
@@ -397,6 +401,7 @@ def loop_lag(url, rounds, seconds):
             "tasks": result["tasks"],
             "pushes": stored - before,
             "nodes": nodes,
+            "server_cpu": server_cpu,
         }
 
     results = rounds_of(rounds, measure)
@@ -412,7 +417,10 @@ def loop_lag(url, rounds, seconds):
             f" CPU {med['cpu']:.0%} of a core)"
         )
         if side == "instrumented":
-            line += f"; stored {med['pushes']:.0f} pushes of {med['nodes']:.0f} nodes per run"
+            line += (
+                f"; stored {med['pushes']:.0f} pushes of {med['nodes']:.0f} nodes per run"
+                f" (the peepsweb server's CPU meanwhile: {med['server_cpu']:.0%} of a core)"
+            )
         print(line)
     ratios = sorted(
         i["p99"] / p["p99"] for p, i in zip(results["plain"], results["instrumented"], strict=True)
@@ -648,7 +656,7 @@ def main(argv=None):
         print(f"\npeepsweb server (daphne, SQLite) at {server.url}")
         try:
             if args.loop_lag or everything:
-                loop_lag(server.url, args.lag_rounds, args.lag_seconds)
+                loop_lag(server, args.lag_rounds, args.lag_seconds)
             if args.aiohttp or everything:
                 status = aiohttp_load(
                     server.url, args.http_rounds, args.http_seconds, args.connections

@@ -17,6 +17,7 @@ behaviour is asyncio's; `unpatch()` puts every original back.
 import asyncio
 import sys
 import time
+import types
 from asyncio import base_events, locks, queues, taskgroups
 from asyncio import tasks as _tasks
 
@@ -78,13 +79,25 @@ def waiter_task(fut):
 
 
 def coro_chain(coro):
-    """[(awaitable, frame)] from the outermost coroutine to the innermost one
-    that is suspended (following cr_await / gi_yieldfrom / ag_await)."""
+    """[(awaitable, code)] from the outermost coroutine to the innermost one
+    that is suspended (following cr_await / gi_yieldfrom / ag_await).
+
+    No coroutine frame is touched on the way: since 3.11 a coroutine's
+    frame object is made on first access and lives as long as the
+    coroutine, so a capture that asked every chain for its frames made
+    thousands per push (one per short-lived coroutine: sleep, acquire,
+    get...), each counting towards the program's next garbage collection:
+    a collection of the program's young objects per push (bench/
+    client_overhead.py --loop-lag). frame_of() makes one where it is
+    needed: a line number or a local."""
     out = []
     while coro is not None and len(out) < MAX_CHAIN:
-        frame = getattr(coro, "cr_frame", None)
-        nxt = None
-        if frame is not None:
+        code = getattr(coro, "cr_code", None)
+        if code is not None:
+            # A finished coroutine has no frame; asking costs a frame only
+            # for one neither suspended nor running (not started yet).
+            if not (coro.cr_suspended or coro.cr_running) and coro.cr_frame is None:
+                break
             nxt = coro.cr_await
         else:
             frame = getattr(coro, "gi_frame", None)
@@ -95,19 +108,35 @@ def coro_chain(coro):
                 if frame is None:
                     break
                 nxt = coro.ag_await
-        out.append((coro, frame))
+            code = frame.f_code
+        out.append((coro, code))
         coro = nxt
     return out
 
 
-def await_frames(task):
-    """The frames of a task's await chain, innermost first: on 3.14+ from
-    the public call graph (asyncio.capture_call_graph), before it from the
-    coroutines' cr_await links."""
+def frame_of(link):
+    """The frame of a chain link (a coroutine, generator or async generator
+    from coro_chain, or a frame already); None once it has finished."""
+    if isinstance(link, types.FrameType):
+        return link
+    for name in ("cr_frame", "gi_frame", "ag_frame"):
+        frame = getattr(link, name, None)
+        if frame is not None:
+            return frame
+    return None
+
+
+def await_links(task):
+    """[(code, link)] of a task's await chain, innermost first, where
+    frame_of(link) is the frame: on 3.14+ from the public call graph
+    (asyncio.capture_call_graph, which has made the frames), before it
+    from the coroutines' cr_await links (which make none)."""
     if PY >= (3, 14):
         graph = asyncio.capture_call_graph(task, limit=MAX_CHAIN)
-        return [entry.frame for entry in graph.call_stack] if graph is not None else []
-    return [frame for _coro, frame in reversed(coro_chain(task.get_coro()))]
+        if graph is None:
+            return []
+        return [(entry.frame.f_code, entry.frame) for entry in graph.call_stack]
+    return [(code, coro) for coro, code in reversed(coro_chain(task.get_coro()))]
 
 
 # -- what a future stands for -------------------------------------------------------------
@@ -146,34 +175,58 @@ def frame_self(frame):
         return None
 
 
-def taskgroup_children(frame):
-    """(TaskGroup, its unfinished tasks) when `frame` is a TaskGroup waiting
-    in its exit for its children; None otherwise."""
-    tg = frame_self(frame)
-    if isinstance(tg, taskgroups.TaskGroup) and frame.f_code.co_name in ("__aexit__", "_aexit"):
+def _locals_of(link, code, name):
+    """`name` in the frame of a chain link whose code is `code` (None when
+    absent); the frame is made only here, for the few links that need it."""
+    frame = frame_of(link)
+    if frame is None or frame.f_code is not code:
+        return None
+    try:
+        return frame.f_locals.get(name)
+    except Exception:  # noqa: BLE001 (a frame being torn down)
+        return None
+
+
+_PRIMITIVE_FILES = {locks.__file__, queues.__file__}
+
+
+def primitive_self(link, code):
+    """The primitive (lock, queue...) whose method a chain link is, or None."""
+    if code.co_filename not in _PRIMITIVE_FILES:
+        return None
+    return _locals_of(link, code, "self")
+
+
+def taskgroup_children(link, code):
+    """(TaskGroup, its unfinished tasks) when a chain link is a TaskGroup
+    waiting in its exit for its children; None otherwise."""
+    if code.co_name not in ("__aexit__", "_aexit"):
+        return None
+    tg = _locals_of(link, code, "self")
+    if isinstance(tg, taskgroups.TaskGroup):
         return tg, [t for t in tg._tasks if not t.done()]
     return None
 
 
-def as_completed_todo(frame):
-    """The futures an as_completed() step still waits for, when `frame` is
-    that step (3.12: the _wait_for_one closure; 3.13: its method)."""
-    if frame.f_code.co_name != "_wait_for_one" or frame.f_code.co_filename != _tasks.__file__:
+def as_completed_todo(link, code):
+    """The futures an as_completed() step still waits for, when a chain link
+    is that step (3.12: the _wait_for_one closure; 3.13: its method)."""
+    if code.co_name != "_wait_for_one" or code.co_filename != _tasks.__file__:
         return None
     try:
         if PY >= (3, 13):
-            return list(frame.f_locals["self"]._todo)
+            return list(_locals_of(link, code, "self")._todo)
         # 3.12: the step sees only the queue of done futures; the patched
         # as_completed() left the set still to do on it.
-        return list(frame.f_locals["done"].__dict__["_pw_todo"])
+        return list(_locals_of(link, code, "done").__dict__["_pw_todo"])
     except (KeyError, AttributeError, TypeError):
         return None
 
 
-def wait_children(frame):
-    """The futures of an asyncio.wait() call suspended in `frame`, or None."""
-    if frame.f_code is _WAIT_CODE:
-        return list(frame.f_locals.get("fs", ()) or ())
+def wait_children(link, code):
+    """The futures of an asyncio.wait() call suspended in a chain link, or None."""
+    if code is _WAIT_CODE:
+        return list(_locals_of(link, code, "fs") or ())
     return None
 
 
@@ -224,13 +277,16 @@ def is_active(obj, kind):
     return _live(obj._waiters) > 0
 
 
-def waiter_lists(obj, kind):
-    """[(list of waiter futures, operation)] of a primitive. Copies made in
-    one C call each: the pusher's thread may ask while the loop changes
-    the deques (iterating a deque across bytecodes would then fail)."""
+def waiter_ids(obj, kind):
+    """[(ids of the waiter futures, operation)] of a primitive: ids, not the
+    futures, which a capture would keep alive past the program's use (see
+    aio._Capture). Copies made in one C call each: the pusher's thread may
+    ask while the loop changes the deques (iterating a deque across
+    bytecodes would then fail)."""
     if kind == "queue":
-        return [(list(obj._putters), "put"), (list(obj._getters), "get")]
-    return [(list(obj._waiters or ()), "wait" if kind in ("event", "condition") else "acquire")]
+        return [(list(map(id, obj._putters)), "put"), (list(map(id, obj._getters)), "get")]
+    op = "wait" if kind in ("event", "condition") else "acquire"
+    return [(list(map(id, obj._waiters or ())), op)]
 
 
 def describe(obj, kind):
@@ -293,20 +349,17 @@ def condition_lock(obj):
 
 
 def _live(waiters):
-    return sum(1 for w in list(waiters or ()) if not w.done())  # a copy: see waiter_lists
+    return sum(1 for w in list(waiters or ()) if not w.done())  # a copy: see waiter_ids
 
 
-def _first_pending(waiters):
-    """(future, its task) of the first waiter not done yet: the one asyncio
-    wakes next; (None, None) when there is none."""
-    for fut in waiters or ():
-        if not fut.done():
-            try:
-                owner = fut._callbacks[0][0].__self__
-            except (TypeError, IndexError, AttributeError):
-                return fut, waiter_task(fut)
-            return fut, (owner if type(owner) is _Task else waiter_task(fut))
-    return None, None
+def _task_of_waiter(fut):
+    """The task a waiter future wakes: its first callback is that task's
+    wake-up method, as a rule (else every callback is looked at)."""
+    try:
+        owner = fut._callbacks[0][0].__self__
+    except (TypeError, IndexError, AttributeError):
+        return waiter_task(fut)
+    return owner if type(owner) is _Task else waiter_task(fut)
 
 
 def _pending(waiters):
@@ -316,8 +369,8 @@ def _pending(waiters):
 # -- the patches ---------------------------------------------------------------------------
 #
 # Hooks the instrumentation sets (module globals, read on every call):
-#   on_wake(loop, woken_task): a release/set/put/get/notify completed the
-#     waiter future of `woken_task`; the waker is the running task.
+#   on_wake(future, woken_task): a release/set/put/get/notify completed
+#     `future`, the waiter of `woken_task`; the waker is the running task.
 #   on_create(primitive): a primitive was just made (its site, its name).
 #   on_task(loop, task): create_task just made `task` (parent, spawn site).
 
@@ -327,13 +380,13 @@ on_task = None
 
 # asyncio's own methods, as they were when this module was imported.
 _LOCK_INIT, _LOCK_ACQUIRE = locks.Lock.__init__, locks.Lock.acquire
-_LOCK_RELEASE, _LOCK_WAKE_UP_FIRST = locks.Lock.release, locks.Lock._wake_up_first
+_LOCK_RELEASE = locks.Lock.release
 _SEM_INIT, _SEM_ACQUIRE = locks.Semaphore.__init__, locks.Semaphore.acquire
-_SEM_RELEASE, _SEM_WAKE_UP_NEXT = locks.Semaphore.release, locks.Semaphore._wake_up_next
+_SEM_RELEASE = locks.Semaphore.release
 _EVENT_INIT, _EVENT_SET = locks.Event.__init__, locks.Event.set
 _COND_INIT, _COND_NOTIFY = locks.Condition.__init__, locks.Condition.notify
 _QUEUE_INIT, _QUEUE_PUT_NOWAIT = queues.Queue.__init__, queues.Queue.put_nowait
-_QUEUE_GET_NOWAIT, _QUEUE_WAKEUP_NEXT = queues.Queue.get_nowait, queues.Queue._wakeup_next
+_QUEUE_GET_NOWAIT = queues.Queue.get_nowait
 _CREATE_TASK = base_events.BaseEventLoop.create_task
 _AS_COMPLETED = _tasks.as_completed
 
@@ -351,7 +404,7 @@ def _noting_creation(init):
 
 def _wake(fut, woken):
     if woken is not None and fut.done() and on_wake is not None:
-        on_wake(fut.get_loop(), woken)
+        on_wake(fut, woken)
 
 
 async def _lock_acquire(self):
@@ -372,15 +425,24 @@ def _lock_release(self):
     self._pw_holder = None
 
 
+# The three wake-ups below are asyncio's own (the same in 3.12 and 3.13),
+# with the wake noted in line: they run on every contended release, put and
+# get, where a call to asyncio's method and a helper or two cost the
+# program as much again.
+
+
 def _lock_wake_up_first(self):
-    # asyncio wakes the first waiter not done (on release, and when a woken
-    # waiter is cancelled before it runs).
-    if not self._waiters:
+    # On release, and when a woken waiter is cancelled before it runs: the
+    # first waiter, unless it is done already.
+    waiters = self._waiters
+    if not waiters:
         return
-    fut, woken = _first_pending(self._waiters)
-    _LOCK_WAKE_UP_FIRST(self)
-    if fut is not None:
-        _wake(fut, woken)
+    fut = waiters[0]
+    if not fut.done():
+        woken = _task_of_waiter(fut)
+        fut.set_result(True)
+        if woken is not None and on_wake is not None:
+            on_wake(fut, woken)
 
 
 def _semaphore_init(self, *args, **kwargs):
@@ -422,13 +484,20 @@ def _semaphore_release(self):
 
 
 def _semaphore_wake_up_next(self):
-    if not self._waiters:
+    # The first waiter not done takes a permit. (3.13's callers use the
+    # result, whether one was woken; 3.12's return None and ignore it.)
+    waiters = self._waiters
+    if not waiters:
         return False
-    fut, woken = _first_pending(self._waiters)
-    result = _SEM_WAKE_UP_NEXT(self)
-    if fut is not None:
-        _wake(fut, woken)
-    return result
+    for fut in waiters:
+        if not fut.done():
+            self._value -= 1
+            woken = _task_of_waiter(fut)
+            fut.set_result(True)
+            if woken is not None and on_wake is not None:
+                on_wake(fut, woken)
+            return True
+    return False
 
 
 def _event_set(self):
@@ -474,12 +543,15 @@ def _queue_get_nowait(self):
 
 
 def _queue_wakeup_next(self, waiters):
-    if not waiters:  # the usual case on a put or get: nobody to wake
-        return
-    fut, woken = _first_pending(waiters)
-    _QUEUE_WAKEUP_NEXT(self, waiters)
-    if fut is not None:
-        _wake(fut, woken)
+    # The next waiter that is not done (cancelled ones are dropped).
+    while waiters:
+        fut = waiters.popleft()
+        if not fut.done():
+            woken = _task_of_waiter(fut)
+            fut.set_result(None)
+            if woken is not None and on_wake is not None:
+                on_wake(fut, woken)
+            break
 
 
 def _as_completed(fs, *, timeout=None):

@@ -50,6 +50,7 @@ import weakref
 
 from peepsweb_client import _internals as ai
 from peepsweb_client.builder import SnapshotBuilder, default_process_name, format_frame
+from peepsweb_client.push import Pusher, pace
 
 log = logging.getLogger("peepsweb.client")
 
@@ -169,9 +170,34 @@ def _site_place(site):
 # Written by create_task for every task the program creates, so it is a
 # plain dict keyed by id: an attribute on the task would need a Task
 # subclass (awaiting one leaves asyncio's C fast path), a WeakKeyDictionary
-# a lookup weakref each. Entries of dead tasks are dropped by the scan.
+# a lookup weakref each. An entry goes when its task does (its reference's
+# callback), not in a sweep later: the program frees its tasks' objects as
+# it goes, and so do we (a pile of dead entries freed at once, or kept,
+# makes the cyclic garbage collector run more often).
 _TASK_INFO = {}
 TASK_ID, PARENT_ID, SPAWNED_AT, SITE, REF = range(5)
+_NO_INFO = (None,) * 5
+
+
+class _TaskRef(weakref.ref):
+    """A weak reference to a task that knows the task's key in _TASK_INFO."""
+
+    __slots__ = ("key",)
+
+
+def _forget(ref):
+    """A task died: drop its entry, unless a newer task has the id already."""
+    key = ref.key
+    if _TASK_INFO.get(key, _NO_INFO)[REF] is ref:
+        _TASK_INFO.pop(key, None)
+
+
+def _task_ref(task, key):
+    ref = _TaskRef(task, _forget)
+    ref.key = key
+    return ref
+
+
 _UNSET = object()
 # [the last parent seen, its task id]: a task usually spawns several in a
 # row, and an identity test is far cheaper than the lookup by id. The strong
@@ -183,16 +209,11 @@ def _info(task):
     """The info tuple of a task; made on first sight for tasks created before
     install() or outside create_task (asyncio.Task(...) directly): those
     have no parent or site rather than a wrong one."""
-    info = _TASK_INFO.get(id(task))
+    key = id(task)
+    info = _TASK_INFO.get(key)
     if info is None or info[REF]() is not task:
-        info = _TASK_INFO[id(task)] = (next(_task_ids), None, None, None, weakref.ref(task))
+        info = _TASK_INFO[key] = (next(_task_ids), None, None, None, _task_ref(task, key))
     return info
-
-
-def prune_task_info():
-    """Forget tasks that no longer exist."""
-    for key in [k for k, v in _TASK_INFO.items() if v[REF]() is None]:
-        del _TASK_INFO[key]
 
 
 def _make_on_task():
@@ -201,7 +222,7 @@ def _make_on_task():
     and it does only what cannot wait: the parent, the time and the spawning
     frame exist only now. Tasks stay asyncio's C Task (a subclass would leave
     its fast path for every `await task`)."""
-    info, new_id, current, now, ref = _TASK_INFO, _task_ids, _current_task, _time_ns, weakref.ref
+    info, new_id, current, now, ref = _TASK_INFO, _task_ids, _current_task, _time_ns, _task_ref
     cache = _PARENT_CACHE
     getframe = sys._getframe
     # The last spawn site: the spawning frame's depth (from this hook's
@@ -233,7 +254,7 @@ def _make_on_task():
         if f is None or f.f_code is not site_code or f.f_lasti != site_lasti:
             site_d, site = _find_site(1)
             site_code, site_lasti = site or (None, -1)
-        info[key] = (task_id, parent, now(), site, ref(task))
+        info[key] = (task_id, parent, now(), site, ref(task, key))
 
     return on_task
 
@@ -258,9 +279,10 @@ def _on_primitive(obj):
             obj._pw_nth = n
 
 
-def _on_wake(loop, woken):
-    """A primitive just completed `woken`'s waiter future: the waker is the
-    task running now (None from a plain callback)."""
+def _on_wake(fut, woken):
+    """A primitive just completed `fut`, `woken`'s waiter future: the waker
+    is the task running now (None from a plain callback)."""
+    loop = fut.get_loop()
     inst = _INSTRUMENTERS.get(id(loop))
     if inst is not None and inst.loop is loop:
         inst.raw_wakes.append((_time_ns(), _current_task(), woken))
@@ -362,9 +384,10 @@ def raw_stack(task):
     out, seen, via = [], set(), None
     while task is not None and id(task) not in seen and len(seen) <= MAX_AWAITED_TASKS:
         seen.add(id(task))
-        frames = [(f.f_code, f.f_lineno) for f in ai.await_frames(task)]
-        own = [(code, line) for code, line in frames if not _is_library(code)]
-        out[:0] = [(code, line, via) for code, line in (own or frames)]
+        links = ai.await_links(task)
+        own = [(code, link) for code, link in links if not _is_library(code)]
+        frames = [(code, ai.frame_of(link)) for code, link in (own or links)]
+        out[:0] = [(code, f.f_lineno, via) for code, f in frames if f is not None]
         waiter = ai.fut_waiter(task) if not task.done() else None
         task = waiter if isinstance(waiter, asyncio.Task) else None
         via = task.get_name() if task is not None else None
@@ -416,6 +439,9 @@ class Instrumenter:
         self.process, self.pid, self.proc_key = probe.process, probe.pid, probe.proc_key
         self.pending_threshold_ns = int(pending_threshold * 1e9)
         self.scan_interval = max(0.05, min(1.0, pending_threshold / 4))
+        if pusher is not None and push_interval:
+            # A push waits for the next scan (see _scan_tick).
+            self.scan_interval = min(self.scan_interval, push_interval)
         self.pusher = pusher
         self.push_interval = push_interval
         self.worker = None  # native id of the loop thread
@@ -436,8 +462,8 @@ class Instrumenter:
         self.history = collections.deque(maxlen=MAX_TRACE_HISTORY)  # closed Episodes
         self.agent = None
         self.errors = 0
-        self._prune_at = 20_000
         self._scans = 0  # scans started; a sliced scan stops when another began
+        self._push_due = False  # the next scan ends in a capture for the pusher
         self._handles = {}  # periodic job -> its next timer handle
         self._installed = False
 
@@ -510,7 +536,9 @@ class Instrumenter:
     def _scan_tick(self):
         """The periodic scan, SCAN_SLICE tasks per loop iteration: on a
         loop of thousands of tasks one pass would hold the loop for
-        milliseconds at a time."""
+        milliseconds at a time. A push that is due is captured by the scan
+        as it goes (the suspended tasks of each slice), so a push adds no
+        pass of its own over the tasks."""
         if not self._installed:
             return
         try:
@@ -518,42 +546,48 @@ class Instrumenter:
                 self.worker = threading.get_native_id()
             self.settle_wakes()
             self._scans += 1
-            self._scan_slices(_time_ns(), self._tasks(), {}, {}, 0, self._scans)
+            waiting = {} if self._push_due else None
+            self._push_due = False
+            self._scan_slices(_time_ns(), self._tasks(), {}, {}, 0, self._scans, waiting)
         except Exception:
             self._note_error("pending scan")
             self._schedule(self.scan_interval, self._scan_tick)
 
-    def _scan_slices(self, now, tasks, futs, since, start, scan):
+    def _scan_slices(self, now, tasks, futs, since, start, scan, waiting):
         if not self._installed or scan != self._scans:  # a whole scan() ran meanwhile
             return
         try:
             end = start + SCAN_SLICE
             # Each slice reads what its tasks wait on when it runs: a task's
             # wait is timed from the first scan that sees it.
-            self._scan_part(now, ai.waiting(tasks[start:end]), futs, since)
+            part = ai.waiting(tasks[start:end])
+            self._scan_part(now, part, futs, since)
+            if waiting is not None:
+                waiting.update(part)
             if end < len(tasks):
-                self.loop.call_soon(self._scan_slices, now, tasks, futs, since, end, scan)
+                args = (now, tasks, futs, since, end, scan, waiting)
+                self.loop.call_soon(self._scan_slices, *args)
                 return
             self._scan_done(futs, since)
-            # Pruning walks every entry: only once dead tasks' entries clearly
-            # outnumber the live ones (memory stays proportional to them).
-            if len(_TASK_INFO) > self._prune_at:
-                prune_task_info()
-                self._prune_at = 2 * len(_TASK_INFO) + 20_000
+            if waiting is not None:
+                self._push(_Capture(self, now, tasks, waiting, _current_task(self.loop)))
         except Exception:
             self._note_error("pending scan")
         self._schedule(self.scan_interval, self._scan_tick)
 
     def _push_tick(self):
+        """A push is due: the next scan captures it (see _scan_tick)."""
         if not self._installed:
             return
+        self._push_due = True
+        self._schedule(self.push_interval, self._push_tick)
+
+    def _push(self, capture):
         try:
-            capture = self.capture(scan=False)
             # Formatting and encoding happen on the pusher's thread.
             self.pusher.push(lambda: self.build(capture))
         except Exception:
             self._note_error("periodic snapshot")
-        self._schedule(self.push_interval, self._push_tick)
 
     def _note_error(self, what):
         # Instrumentation must never take the program down; say it once.
@@ -579,18 +613,28 @@ class Instrumenter:
     def _scan_part(self, now, waiting, futs, since):
         """Scan some suspended tasks ({task: future}) into the new view
         (`futs`, `since`), rebuilt each scan from the tasks suspended now, so
-        finished tasks drop out by themselves. The last view holds its
-        tasks and futures, so identity tests are safe. The common case
-        (still waiting, not long yet) costs two lookups and two stores, and
-        allocates nothing."""
+        finished tasks drop out by themselves. The common case (still
+        waiting, not long yet) costs two lookups and two stores, and
+        allocates nothing.
+
+        A wait seen for the first time is remembered by its future's id,
+        not the future: most waits end within a scan interval, and a view
+        holding thousands of finished futures until the next scan kept
+        them alive past the program's own garbage collections, which then
+        ran ten times as often (bench/client_overhead.py --loop-lag). A
+        wait seen again is remembered by its future, so ids are compared
+        only across one interval: a new future that reuses a freed one's
+        address there makes a wait start at most one interval early."""
         cutoff = now - self.pending_threshold_ns
         episodes = self.episodes
         last_fut, last_since = self.wait_futs.get, self.wait_since.get
         for t, waiter in waiting.items():
-            futs[t] = waiter
-            if last_fut(t) is not waiter:
+            last = last_fut(t)
+            if last is not waiter and last != id(waiter):
+                futs[t] = id(waiter)
                 since[t] = now
                 continue
+            futs[t] = waiter
             began = since[t] = last_since(t)
             if began > cutoff:
                 continue
@@ -615,18 +659,16 @@ class Instrumenter:
 
     # -- snapshot ------------------------------------------------------------------------
 
-    def capture(self, scan=True):
+    def capture(self):
         """On the loop thread: everything a snapshot needs that the program
         can change, copied in one go (references and small tuples: no text
         is formatted here). build() turns it into a body, on any thread.
-        scan=False (the periodic push) leaves the timing of waits to the
-        scan ticks: waits begun since the last tick show no start yet,
-        and the capture costs the loop about half as much."""
+        (The periodic push is captured by a sliced scan instead: see
+        _scan_tick.)"""
         self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
         now = _time_ns()
         tasks = self._tasks()
-        waiting = self.scan(now, tasks) if scan else ai.waiting(tasks)
-        return _Capture(self, now, tasks, waiting, _current_task(self.loop))
+        return _Capture(self, now, tasks, self.scan(now, tasks), _current_task(self.loop))
 
     def build(self, capture, snapshot_id=None):
         """A snapshot body from a capture; any thread (the pusher's, usually)."""
@@ -677,6 +719,12 @@ class Instrumenter:
         return None
 
 
+def _same_wait(last, waiter):
+    """Whether a scan's record of a task's wait (its future, or the future's
+    id: see Instrumenter._scan_part) is `waiter`."""
+    return last is waiter or last == id(waiter)
+
+
 def _on_loop_thread(loop):
     try:
         return asyncio.get_running_loop() is loop
@@ -696,17 +744,22 @@ class _Capture:
         self.tasks = tasks
         self.current = current
         self.loop_blocked = loop_blocked
-        self.waiting = waiting  # task -> the future it waits on
+        # Suspended task -> the id of the future it waits on, not the future:
+        # most futures are done and let go by the program long before the
+        # body is built, and a capture holding thousands of them past the
+        # program's garbage collections made those collections run more
+        # often (see Instrumenter._scan_part). build() reads each again.
+        self.waiting = {t: id(w) for t, w in waiting.items()}
         # The last scan's view (replaced by the next scan, never changed).
         self.wait_futs, self.wait_since = inst.wait_futs, inst.wait_since
         self.wakes = inst.wake_list(settle=not loop_blocked)  # flat, see _settled_wakes
         loop = inst.loop
-        self.primitives = []  # (primitive, kind, state, holders, [([waiter], op)], recent)
+        self.primitives = []  # (primitive, kind, state, holders, [([waiter id], op)], recent)
         for obj in ai.live_members(_PRIMITIVES):
             kind = ai.primitive_kind(obj)
             if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
                 state, holders = ai.describe(obj, kind)
-                waiters = ai.waiter_lists(obj, kind)
+                waiters = ai.waiter_ids(obj, kind)
                 recent = ai.recent_tasks(obj, kind)
                 self.primitives.append((obj, kind, state, holders, waiters, recent))
         # The long waits: closed ones (never changed again) and open ones,
@@ -734,6 +787,13 @@ class _SnapshotPass:
         self.primitive_nodes = {}  # id(primitive) -> node id
         # The newest wake of each task (wakes are recorded in time order).
         self.last_waker = {woken: waker for _at, waker, woken in _wake_triples(capture.wakes)}
+        # Suspended task -> the future it waits on, when it still waits on
+        # the one captured; None when it has moved on since (it was woken:
+        # "scheduled", and nothing it awaited then is known any more).
+        self.waiting = {}
+        for t, key in capture.waiting.items():
+            waiter = ai.fut_waiter(t)
+            self.waiting[t] = waiter if waiter is not None and id(waiter) == key else None
 
     def build(self, snapshot_id):
         c = self.c
@@ -742,14 +802,17 @@ class _SnapshotPass:
         if len(done) > MAX_DONE_TASKS:
             done.sort(key=lambda t: _info(t)[TASK_ID])
             done = done[-MAX_DONE_TASKS:]
+        # pace(): on the pusher's thread, the loop gets the GIL in between.
         for t in live + done:
             self.task_node(t)
+            pace()
         for captured in c.primitives:
             self.primitive_node(*captured)
-        for t, waiter in c.waiting.items():
-            dst, attrs = self.target_of(waiter, t)
+        for t, waiter in self.waiting.items():
+            dst, attrs = self.target_of(waiter, t, c.waiting[t])
             if dst is not None:
                 self.b.needs(self.task_node(t), dst, **attrs)
+            pace()
         self.wake_events()
         self.pending_traces()
         if c.loop_blocked:
@@ -759,10 +822,10 @@ class _SnapshotPass:
     # -- tasks ---------------------------------------------------------------------------
 
     def task_state(self, t):
-        waiter = self.c.waiting.get(t)
-        if waiter is not None:
+        if t in self.waiting:
             # A future already done: its task is on the ready queue.
-            return "scheduled" if waiter.done() else "pending"
+            waiter = self.waiting[t]
+            return "scheduled" if waiter is None or waiter.done() else "pending"
         if t is self.c.current:
             return "running"
         if t.done():
@@ -795,7 +858,7 @@ class _SnapshotPass:
         waker = self.last_waker.get(task_id, _UNSET)
         if waker is not _UNSET:
             attrs["last_wake_from_task_id"] = waker
-        if state == "pending" and self.c.wait_futs.get(t) is self.c.waiting[t]:
+        if state == "pending" and _same_wait(self.c.wait_futs.get(t), self.waiting[t]):
             # When the wait began, not how long it has lasted: a duration
             # would change the node at every capture (SNAPSHOT_FORMAT v1.2).
             attrs["pending_since_ns"] = self.c.wait_since[t]
@@ -822,9 +885,9 @@ class _SnapshotPass:
         node_id = self.primitive_nodes[id(obj)] = self.b.node(
             kind, str(_primitive_serial(obj)), name, attrs=attrs
         )
-        for futs, op in waiters:
-            for fut in futs:
-                self.waiter_owner[id(fut)] = (node_id, op)
+        for keys, op in waiters:
+            for key in keys:
+                self.waiter_owner[key] = (node_id, op)
         for task, permits in holders.items():
             held = {"held": True} if kind == "lock" else {"held": True, "permits": permits}
             self.b.needs(node_id, self.task_node(task), **held)
@@ -839,7 +902,7 @@ class _SnapshotPass:
         if node_id is not None:
             return node_id
         state, holders = ai.describe(obj, kind)
-        waiters = ai.waiter_lists(obj, kind)
+        waiters = ai.waiter_ids(obj, kind)
         return self.primitive_node(obj, kind, state, holders, waiters, ai.recent_tasks(obj, kind))
 
     def queue_edges(self, node_id, state, recent):
@@ -858,12 +921,16 @@ class _SnapshotPass:
 
     # -- edges ---------------------------------------------------------------------------------
 
-    def target_of(self, fut, task):
-        """(node id, edge attrs) for what `task` is suspended on; (None, None)
-        when it moved on since the capture."""
-        owner = self.waiter_owner.get(id(fut))
+    def target_of(self, fut, task, key):
+        """(node id, edge attrs) for what `task` is suspended on: `fut`, whose
+        id was `key` at the capture (None when the task has moved on since;
+        a primitive's waiters, captured, still say what it waited on then);
+        (None, None) when that is not known."""
+        owner = self.waiter_owner.get(key)
         if owner is not None and not (owner[1] == "get" and owner[0].startswith("queue:")):
             return owner[0], {"op": owner[1]}
+        if fut is None:
+            return None, None
         if isinstance(fut, asyncio.Task):
             return self.task_node(fut), {"op": "await"}
         # (A getter may be as_completed() waiting on its own queue: the
@@ -874,31 +941,31 @@ class _SnapshotPass:
         chain = ai.coro_chain(task.get_coro())
         if ai.fut_waiter(task) is not fut:
             return None, None
-        frame = chain[-1][1] if chain else None
-        for _coro, outer in chain[-2:]:
-            todo = ai.as_completed_todo(outer)
+        inner = chain[-1] if chain else None  # (coroutine, code)
+        for outer in chain[-2:]:
+            todo = ai.as_completed_todo(*outer)
             if todo is not None:
                 return self.future_node(fut, outer, "as_completed", todo), {"op": "await"}
         if owner is not None:
             return owner[0], {"op": owner[1]}
-        if frame is not None:
-            group = ai.taskgroup_children(frame)
+        if inner is not None:
+            group = ai.taskgroup_children(*inner)
             if group is not None:
-                node = self.future_node(fut, frame, "TaskGroup", group[1], owner=task)
+                node = self.future_node(fut, inner, "TaskGroup", group[1], owner=task)
                 return node, {"op": "await"}
-            obj = ai.frame_self(frame)
+            obj = ai.primitive_self(*inner)
             kind = ai.primitive_kind(obj) if obj is not None else None
             if kind is not None:
                 self.found_primitive(obj, kind)
                 owner = self.waiter_owner.get(id(fut))
                 if owner is not None:
                     return owner[0], {"op": owner[1]}
-        return self.future_node(fut, frame), {"op": "await"}
+        return self.future_node(fut, inner), {"op": "await"}
 
-    def future_node(self, fut, frame, label=None, children=None, owner=None, depth=0):
+    def future_node(self, fut, link, label=None, children=None, owner=None, depth=0):
         """A `future` node for what a task awaits, needing the tasks and
         futures it waits for (gather's children, a TaskGroup's, a shield's
-        inner task...)."""
+        inner task...). `link`: the (coroutine, code) awaiting it, or None."""
         key = id(fut)
         node_id = self.future_nodes.get(key)
         if node_id is not None:
@@ -907,25 +974,24 @@ class _SnapshotPass:
             children = ai.gather_children(fut)
             if children is not None:
                 label = "gather"
-            elif frame is not None and (children := ai.wait_children(frame)) is not None:
+            elif link is not None and (children := ai.wait_children(*link)) is not None:
                 label = "asyncio.wait"
             elif (inner := ai.shield_inner(fut)) is not None:
                 label, children = "shield", [inner]
             else:
                 children = []
         if label is None:
-            label = frame.f_code.co_qualname if frame is not None else type(fut).__name__
+            label = link[1].co_qualname if link is not None else type(fut).__name__
         attrs = {"future_id": key, "label": label, "type": type(fut).__name__}
         if owner is not None:
             attrs["owner_task_id"] = _info(owner)[TASK_ID]
-        if frame is not None:
-            code = frame.f_code
-            attrs["awaited_at"] = _format_raw([(code, frame.f_lineno, None)], self.frame_texts)[0]
-            if label == "sleep" and "delay" in frame.f_locals:
-                delay = frame.f_locals["delay"]
-                if isinstance(delay, int | float):
-                    attrs["delay_s"] = delay
-                    label = f"sleep({delay:g})"
+        # Where the program's own code awaits the future (asyncio's lines,
+        # sleep's above all, would each cost a frame object: see coro_chain).
+        if link is not None and not _is_library(link[1]):
+            frame = ai.frame_of(link[0])
+            if frame is not None:
+                where = [(link[1], frame.f_lineno, None)]
+                attrs["awaited_at"] = _format_raw(where, self.frame_texts)[0]
         node_id = self.future_nodes[key] = self.b.node("future", f"{key:x}", label, attrs=attrs)
         if depth < 4:
             for child in children:
@@ -1009,8 +1075,6 @@ def install(
     if existing is not None and existing.loop is loop:
         return existing
     if url and pusher is None:
-        from peepsweb_client.push import Pusher
-
         pusher = Pusher(url, token)
     if pusher is not None and push_interval is None:
         push_interval = 5.0

@@ -46,6 +46,21 @@ def ingest_url(url):
 
 ENCODE_SLICE = 64  # list items or dict entries per json.dumps call (~0.5 ms)
 GIL_TURN_S = 0.0005
+# While a body is built and encoded, the thread rests as long as it worked
+# every PACE_S: the program's event loop gets the GIL at least half the time
+# and never waits for it beyond a slice (bench/client_overhead.py --loop-lag).
+PACE_S = 0.001
+_pacing = threading.local()
+
+
+def pace():
+    """Called between small pieces of a body's build and encoding: inside
+    _quietly() (the pusher's thread), sleeps once PACE_S of work is done;
+    elsewhere (a snapshot taken on the loop thread) does nothing."""
+    until = getattr(_pacing, "until", None)
+    if until is not None and time.perf_counter() >= until:
+        time.sleep(PACE_S)
+        _pacing.until = time.perf_counter() + PACE_S
 
 
 @contextlib.contextmanager
@@ -68,9 +83,11 @@ def _quietly():
     sys.setswitchinterval(min(before, GIL_TURN_S))
     collecting = gc.isenabled()
     gc.disable()
+    _pacing.until = time.perf_counter() + PACE_S
     try:
         yield
     finally:
+        _pacing.until = None
         if collecting:
             gc.enable()
         sys.setswitchinterval(before)
@@ -80,16 +97,23 @@ def _dumps(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _paced(text):
+    pace()
+    return text
+
+
 def _dumps_sliced(value):
     """JSON of a list or dict, made ENCODE_SLICE items per json.dumps call."""
     if isinstance(value, list):
         chunks = (
-            _dumps(value[i : i + ENCODE_SLICE])[1:-1] for i in range(0, len(value), ENCODE_SLICE)
+            _paced(_dumps(value[i : i + ENCODE_SLICE])[1:-1])
+            for i in range(0, len(value), ENCODE_SLICE)
         )
         return "[" + ",".join(chunks) + "]"
     items = list(value.items())
     chunks = (
-        _dumps(dict(items[i : i + ENCODE_SLICE]))[1:-1] for i in range(0, len(items), ENCODE_SLICE)
+        _paced(_dumps(dict(items[i : i + ENCODE_SLICE]))[1:-1])
+        for i in range(0, len(items), ENCODE_SLICE)
     )
     return "{" + ",".join(chunks) + "}"
 
