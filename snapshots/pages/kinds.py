@@ -6,6 +6,16 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from snapshots.node_kinds import (
+    CHANNEL_KINDS,
+    CHANNEL_SUFFIXES,
+    FUTURE,
+    LOCK,
+    ONCECELL,
+    RPC,
+    SEMAPHORE,
+    TASK,
+)
 from snapshots.pages.formatting import format_duration_ns
 
 
@@ -50,7 +60,7 @@ GROUPS = {
         KindGroup(
             "futures",
             "Futures",
-            ("future",),
+            (FUTURE,),
             (
                 _c("future_id", "future id", "num"),
                 _c("pending_count", "pending polls", "num"),
@@ -61,7 +71,7 @@ GROUPS = {
         KindGroup(
             "locks",
             "Locks",
-            ("lock",),
+            (LOCK,),
             (
                 _c("lock_kind", "lock kind"),
                 _c("holder_count", "holders", "num"),
@@ -72,7 +82,7 @@ GROUPS = {
         KindGroup(
             "channels",
             "Channels",
-            ("mpsc_tx", "mpsc_rx", "oneshot_tx", "oneshot_rx", "watch_tx", "watch_rx"),
+            CHANNEL_KINDS,
             (
                 _c("queue_len", "queue len", "num"),
                 _c("capacity", "capacity", "num"),
@@ -84,7 +94,7 @@ GROUPS = {
         KindGroup(
             "semaphores",
             "Semaphores",
-            ("semaphore",),
+            (SEMAPHORE,),
             (
                 _c("permits_total", "permits total", "num"),
                 _c("permits_available", "available", "num"),
@@ -95,7 +105,7 @@ GROUPS = {
         KindGroup(
             "requests",
             "Requests and responses",
-            ("request", "response"),
+            RPC,
             (
                 _c("method", "method"),
                 _c("status", "status"),
@@ -105,11 +115,10 @@ GROUPS = {
                 _c("correlation_key", "correlation key"),
             ),
         ),
-        KindGroup("oncecells", "Once-cells", ("oncecell",), ()),
+        KindGroup("oncecells", "Once-cells", (ONCECELL,), ()),
     )
 }
 
-CHANNEL_SUFFIXES = ("_tx", "_rx")
 COLUMN_CAP = 9
 # Shown elsewhere in the row (the label) or too bulky for a cell.
 HIDDEN_KEYS = {"name", "label", "meta"}
@@ -140,13 +149,13 @@ def kind_links(kind_counts):
     [{slug, title, kinds: [(kind, n)], count, is_task}]."""
     entries = {}
     for kind, n in kind_counts.items():
-        if kind == "task":
-            slug, title = "task", "Tasks"
+        if kind == TASK:
+            slug, title = TASK, "Tasks"
         else:
             slug = group_of(kind) or kind
             title = GROUPS[slug].title if slug in GROUPS else kind
         e = entries.setdefault(
-            slug, {"slug": slug, "title": title, "kinds": [], "count": 0, "is_task": kind == "task"}
+            slug, {"slug": slug, "title": title, "kinds": [], "count": 0, "is_task": kind == TASK}
         )
         e["kinds"].append((kind, n))
         e["count"] += n

@@ -156,6 +156,12 @@ def test_every_table_link_also_works_without_javascript(client, shop):
     assert 'method="get" action="/snapshots/' in body  # the filter form
 
 
+def test_every_row_links_to_its_inspector_and_to_the_graph_centred_on_it(client, shop):
+    for headers in ({}, {"HX-Request": "true"}):  # the page and its htmx fragment
+        body = client.get(reverse("pages:tasks", args=[shop]), headers=headers).content.decode()
+        assert f'href="/snapshots/{shop}/graph/?node=task%3Ashop-1%3A3"' in body
+
+
 def test_unknown_snapshots_are_a_404_page(client, db):
     response = client.get(reverse("pages:tasks", args=["404"]))
     assert response.status_code == 404

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.http import Http404
+from django.urls import reverse
 
 from snapshots import queries
 from snapshots.pages import integrations
@@ -138,6 +139,8 @@ def _filter_context(scope, get):
         "per_page": get.get("per_page", ""),
         "per_page_choices": PER_PAGE_CHOICES,
         "processes": list(scope.processes()),
+        # Each row links to the graph centred on it: reversed once per table.
+        "graph_url": reverse("pages:graph", args=[scope.key]),
     }
 
 
