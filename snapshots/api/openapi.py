@@ -640,6 +640,57 @@ SCHEMAS = {
         required=["a", "b", "counts", "page", "per_page", "pages"],
         description="Sections are present when asked for (all of them without `section`).",
     ),
+    "HistoryCapture": _obj(
+        {
+            "snapshot_id": INT,
+            "captured_at_ns": _nullable(NS),
+            "present": {"type": "boolean", "description": "The capture has the node"},
+            "state": _nullable(
+                {"type": "string", "description": "Raw task state; null when absent or not a task"}
+            ),
+            "state_class": _nullable({"enum": STATE_CLASSES}),
+        },
+        required=["snapshot_id", "captured_at_ns", "present", "state", "state_class"],
+    ),
+    "NodeHistory": {
+        "allOf": [
+            _ref("Pagination"),
+            _obj(
+                {
+                    "node_id": STR,
+                    "proc_key": STR,
+                    "first_seen_snapshot_id": {
+                        "type": "integer",
+                        "description": "The oldest stored capture that has the node "
+                        "(retention may have removed older ones)",
+                    },
+                    "stuck_since_ns": _nullable(
+                        {
+                            "type": "integer",
+                            "description": "When the current unbroken wait began: the "
+                            "first of the newest run of captures that have the node in "
+                            "state class `waiting`, or the start its pending traces give "
+                            "when that is earlier (and after the capture before the run); "
+                            "null when the newest capture does not have it waiting",
+                        }
+                    ),
+                    "captures": {
+                        "type": "array",
+                        "items": _ref("HistoryCapture"),
+                        "description": "Newest first: one per capture of the process, "
+                        "with or without the node",
+                    },
+                },
+                required=[
+                    "node_id",
+                    "proc_key",
+                    "first_seen_snapshot_id",
+                    "stuck_since_ns",
+                    "captures",
+                ],
+            ),
+        ]
+    },
 }
 
 NOT_FOUND = _error("Unknown snapshot id (`path`: `id`) or node (`path`: `node_id`)")
@@ -841,6 +892,48 @@ PATHS = {
                 "200": _json(_ref("Diff"), "The diff"),
                 "400": BAD_PARAM,
                 "404": _error("Unknown snapshot (`path`: `a` or `b`)"),
+            },
+        }
+    },
+    "/api/v1/history": {
+        "get": {
+            "operationId": "getNodeHistory",
+            "summary": "A node's state in each capture of its process, newest first",
+            "description": "Every stored capture of the node's process (up to its "
+            "capture in `snapshot`), whether it has the node and in which state, with "
+            "the first capture that has it and since when it has been waiting.",
+            "parameters": [
+                {
+                    "name": "node",
+                    "in": "query",
+                    "required": True,
+                    "description": "The node id as sent (`task:svc-1:7`)",
+                    "schema": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+                },
+                {
+                    "name": "process",
+                    "in": "query",
+                    "description": "The proc_key whose captures to read. Without it, the "
+                    "process whose captures have the node; a 400 naming `process` lists "
+                    "them when there are several.",
+                    "schema": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"},
+                },
+                {
+                    "name": "snapshot",
+                    "in": "query",
+                    "description": "End the history at the process's capture in this "
+                    "snapshot (`latest`, `live`: its newest); default: all captures",
+                    "schema": SCOPE_PARAM["schema"],
+                },
+                *PAGE_PARAMS,
+            ],
+            "responses": {
+                "200": _json(_ref("NodeHistory"), "The node's history"),
+                "400": BAD_PARAM,
+                "404": _error(
+                    "Unknown node (`path`: `node`), or snapshot, or a snapshot without "
+                    "a capture of the process (`path`: `snapshot`)"
+                ),
             },
         }
     },

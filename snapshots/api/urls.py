@@ -26,5 +26,6 @@ urlpatterns = [
         name="api-node",
     ),
     path("api/v1/snapshots/<str:a>/diff/<str:b>", views.snapshot_diff, name="api-diff"),
+    path("api/v1/history", views.node_history, name="api-history"),
     path("api/openapi.json", views.openapi_document, name="api-openapi"),
 ]

@@ -10,9 +10,10 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from snapshots import queries
+from snapshots import history, queries
 from snapshots.api import openapi
 from snapshots.diffs import diff as diffs
+from snapshots.ingest.validate import PROC_KEY_RE
 from snapshots.queries import NodeNotFound, QueryError, ns_to_datetime
 from snapshots.scope import ScopeNotFound, resolve_scope
 
@@ -243,6 +244,88 @@ def snapshot_diff(request, a, b):
             request, queries.Page([], d.count(name), page, per_page), section=name
         )
     return json_response(body)
+
+
+# A node id in several processes: the 400 names this many of them.
+HISTORY_CANDIDATES_SHOWN = 20
+
+
+@read_view
+def node_history(request):
+    """?node=<id>[&process=<proc_key>][&snapshot=<scope key>]: the node in
+    each capture of its process up to the one in `snapshot` (default: all),
+    newest first, with when it was first seen and since when it has been
+    waiting."""
+    node_id = request.GET.get("node") or ""
+    if not node_id:
+        raise QueryError("node", "node is required: a node id")
+    queries.refuse_nul("node", node_id)
+    proc_key = request.GET.get("process") or None
+    if proc_key is not None and not PROC_KEY_RE.fullmatch(proc_key):
+        raise QueryError("process", "process must be a proc_key: [a-z0-9._-]{1,64}")
+    snapshot = request.GET.get("snapshot") or None
+    if snapshot is not None and not (
+        snapshot in ("latest", "live") or (snapshot.isascii() and snapshot.isdigit())
+    ):
+        raise QueryError("snapshot", "snapshot must be a snapshot id, latest or live")
+    page, per_page = queries._check_page(request.GET.get("page"), request.GET.get("per_page"))
+    # The captures of the scope asked for, by proc_key: the history ends at them.
+    in_scope = None
+    if snapshot is not None:
+        try:
+            scope = resolve_scope(snapshot)
+        except ScopeNotFound as e:
+            return json_error(404, str(e), "snapshot")
+        in_scope = {p.proc_key: p.id for p in scope.processes()}
+    where = f" in snapshot {snapshot}" if snapshot is not None else ""
+
+    if proc_key is None:
+        # Node ids are scoped per process only by convention: when several
+        # processes had this one, the caller says which.
+        candidates = history.proc_keys_with(node_id)
+        if in_scope is not None:
+            candidates = [k for k in candidates if k in in_scope]
+        if not candidates:
+            return json_error(404, f"no node {node_id!r}{where}", "node")
+        if len(candidates) > 1:
+            named = ", ".join(candidates[:HISTORY_CANDIDATES_SHOWN])
+            more = len(candidates) - HISTORY_CANDIDATES_SHOWN
+            return json_error(
+                400,
+                f"node {node_id!r} is in {len(candidates)} processes; name one with "
+                f"process: {named}" + (f" and {more} more" if more > 0 else ""),
+                "process",
+            )
+        [proc_key] = candidates
+    if in_scope is not None and proc_key not in in_scope:
+        return json_error(404, f"snapshot {snapshot} has no capture of {proc_key!r}", "snapshot")
+    up_to = in_scope[proc_key] if in_scope is not None else None
+    h = history.node_history(node_id, proc_key, up_to)
+    if h is None:
+        return json_error(404, f"no node {node_id!r} in process {proc_key!r}{where}", "node")
+
+    newest_first = h.timeline[::-1]
+    start = (page - 1) * per_page
+    captures = [
+        {
+            "snapshot_id": capture.snapshot_id,
+            "captured_at_ns": capture.captured_at_ns,
+            "present": version is not None,
+            "state": (version.state or None) if version else None,
+            "state_class": (version.state_class or None) if version else None,
+        }
+        for capture, version in newest_first[start : start + per_page]
+    ]
+    return json_response(
+        {
+            "node_id": node_id,
+            "proc_key": proc_key,
+            "first_seen_snapshot_id": h.first_seen.snapshot_id,
+            "stuck_since_ns": h.stuck_since_ns,
+            "captures": captures,
+            **_page_links(request, queries.Page([], len(newest_first), page, per_page)),
+        }
+    )
 
 
 @read_view

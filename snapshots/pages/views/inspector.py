@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.urls import reverse
 from django.utils.text import slugify
 
 from snapshots import history, queries
@@ -10,7 +11,11 @@ from snapshots.pages import integrations, kinds
 from snapshots.pages.traces import readable_attrs, trace_as_text
 from snapshots.pages.views.common import render_page, scoped_page
 from snapshots.scope import HAS_DATA
-from snapshots.templatetags.peeps import node_path
+from snapshots.templatetags.peeps import css_state, node_path
+
+# The inspector's timeline strip: the node in this many captures of its
+# process, up to the one shown.
+STRIP_CAPTURES = 60
 
 
 def _detail_or_404(scope, node_id):
@@ -52,7 +57,46 @@ def _node(request, node_id):
         **integrations.cycle_context(scope),
     }
     context["in_cycle"] = n.node_id in context["cycle_members"]
+    context["history"] = _history_strip(n)
     return render_page(request, "pages/node.html", context)
+
+
+def _history_strip(n):
+    """The node's state in the last STRIP_CAPTURES captures of its process up
+    to the shown one, a cell each, and the history's first seen and stuck
+    since: the read of the history API (history.node_history), whose cost
+    does not grow with the node count."""
+    h = history.node_history(n.node_id, n.proc_key, up_to=n.process_id)
+    if h is None:  # retention removed the capture since node_detail read it
+        return None
+    cells = []
+    for capture, version in h.timeline[-STRIP_CAPTURES:]:
+        if version is None:  # the capture has no such node: link the capture
+            cls, state = "absent", "absent"
+            url = reverse("pages:overview", args=[capture.snapshot_id])
+        elif not version.state_class:  # not a task: no state, just there
+            cls, state = "present", "present"
+            url = node_path(capture.snapshot_id, n.node_id)
+        else:
+            cls = f"state-{css_state(version.state_class)}"
+            state = version.state or version.state_class
+            url = node_path(capture.snapshot_id, n.node_id)
+        cells.append(
+            {
+                "cls": cls,
+                "state": state,
+                "at_ns": capture.captured_at_ns,
+                "url": url,
+                "current": capture.id == n.process_id,
+            }
+        )
+    return {
+        "cells": cells,
+        "total": len(h.timeline),
+        "first_seen": h.first_seen,
+        "first_seen_url": node_path(h.first_seen.snapshot_id, n.node_id),
+        "stuck_since_ns": h.stuck_since_ns,
+    }
 
 
 def _left_live_view(request, node_id):
