@@ -268,6 +268,8 @@ def main():
                 page = context.new_page()
                 response = page.goto(server.url + path)
                 status = response.status if response else "?"
+                # The header's indicator says "live", not "connecting…".
+                page.wait_for_selector('#live-status[data-state="live"]')
                 page.screenshot(path=str(out / f"{name}.png"), full_page=False)
                 print(f"{name:16} {status} {path}")
                 if status == 500:
