@@ -78,7 +78,8 @@ def distinct_stacks_document(n, seed=14):
 
 
 def test_at_5000_distinct_stacks_the_page_stays_under_300_kb(client, ingest):
-    snapshot = ingest(distinct_stacks_document(5000))
+    doc = distinct_stacks_document(5000)
+    snapshot = ingest(doc)
     response = client.get(reverse("pages:backtraces", args=[snapshot]))
     assert response.status_code == 200
     assert response.context["group_count"] == 5000
@@ -91,6 +92,14 @@ def test_at_5000_distinct_stacks_the_page_stays_under_300_kb(client, ingest):
     assert '<details class="card bucket" id="stack-1" open' not in html
     assert f"Show {GROUPS_PER_PAGE} more groups" in html
     assert f"({5000 - GROUPS_PER_PAGE:,} not shown yet)" in html
+
+    # Searchable at that size: a search answers a page of its groups as small.
+    found = get(client, snapshot, q="semaphore::ACQUIRE")
+    assert len(found.content) <= 300_000, f"{len(found.content):,} bytes"
+    semaphore = PARKED.index("tokio::sync::semaphore::Semaphore::acquire::{{closure}}") + 1
+    expected = sum(t["frame_ids"][0] == semaphore for t in doc["pending_traces"])
+    assert 0 < found.context["group_count"] == expected < 5000
+    assert f"{expected:,} of 5,000 traces match" in " ".join(found.content.decode().split())
 
 
 def small_document():
