@@ -142,7 +142,7 @@
   function replace(old, el) {
     delete deferred[el.id];
     old.replaceWith(el);
-    if (window.htmx) window.htmx.process(el);
+    window.htmx.process(el); // htmx.min.js is loaded (deferred, first) on every page
     el.dispatchEvent(new CustomEvent("peepsweb:live-swap", { bubbles: true }));
   }
 

@@ -8,7 +8,7 @@
   "use strict";
 
   var bar = document.getElementById("replay-bar");
-  if (!bar || !window.htmx) return;
+  if (!bar) return;
   var steps = bar.getAttribute("data-steps").split(",");
   var until = Number(bar.getAttribute("data-until"));
   var slider = document.getElementById("replay-slider");

@@ -45,9 +45,12 @@ def test_what_was_simplified_away_stays_away(pattern):
     assert files_matching(pattern) == []
 
 
-def test_no_template_guards_a_url_that_always_exists():
+def test_no_template_or_script_guards_what_always_exists():
     templates = sorted((ROOT / "templates").rglob("*.html"))
     assert files_matching(r"{% url [^%]* as \w+ %}", templates) == []
+    # base.html loads htmx (deferred, before any page script) on every page.
+    scripts = sorted((ROOT / "static/js").glob("*.js"))
+    assert files_matching(r"!?window\.htmx\)", scripts) == []
 
 
 def test_the_graph_is_one_package_and_tcp_is_part_of_ingest():
