@@ -5,10 +5,14 @@ A cycle is proof of a deadlock at one instant; a node that has not moved for
 several captures is the other half of the evidence (a stall without a
 measured cycle, e.g. a missing edge, or waiting on something outside).
 
-For each process capture of a scope, its history is the captures of the same
-proc_key (a proc_key names one process instance: it includes the pid) up to
-and including it, newest first. Pushes and pull replies both count: each is an
-observation of the process.
+For each process capture of a scope, its history is every stored capture of
+the same proc_key (a proc_key names one process instance: it includes the
+pid) up to and including it. Pushes and pull replies both count: each is an
+observation of the process. The history is read as versions (history.py): a
+node that waits unchanged over a thousand captures is one row per segment,
+so the queries are a handful per process whatever the history's length, and
+a streak is as long as the stored history allows (retention keeps hours of
+it; a wait that began before the oldest stored capture counts from there).
 
 A node is *waiting* in a capture when it is a task whose state is in the
 waiting class, or a non-task node that needs something (needs_count > 0: a
@@ -24,7 +28,9 @@ between an older and a newer capture when
   wait began): a task that sleeps and wakes every second is pending in every
   capture, but each time in a new wait;
 - its newest waker (Node.last_waker, from the wake events) is the same; and
-- the newer capture records no wake of it after the older one was taken.
+- no capture records a wake of it after the older one was taken (wake
+  events are per capture: the newest wake of the node over the history
+  bounds its streak).
 
     from snapshots.cycles.stuck import stuck_nodes
     stuck_nodes(scope, k=3)  -> [StuckNode], longest streak first
@@ -33,20 +39,19 @@ The overview page includes templates/cycles/_stuck.html with `stuck` (that
 list) and `stuck_k`; `stuck_context(scope)` builds both.
 """
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import batched
 
-from django.db.models import Q
+from django.db.models import Max, Q
 
-from snapshots import versions
+from snapshots import history, versions
 from snapshots.cycles.explain import display_name
 from snapshots.cycles.finder import NodeInfo
-from snapshots.models import Node, ProcessSnapshot, WakeEvent
+from snapshots.models import Node, WakeEvent
 from snapshots.queries import IN_BATCH
-from snapshots.scope import HAS_DATA
 
 DEFAULT_K = 3
-LOOKBACK = 20  # captures looked at per process; streaks are reported as ">= 20"
 LIMIT = 100
 TIME_SUFFIXES = ("_ns", "_us", "_ms", "_s")
 INSTANTS = ("_at", "_since")  # before the unit: spawned_at_ns, pending_since_ns
@@ -63,7 +68,6 @@ class StuckNode:
     proc_key: str
     process: str
     streak: int  # consecutive captures it stayed waiting without progress
-    capped: bool  # the streak reached LOOKBACK: it may be longer
     since_ns: int | None  # captured_at_ns of the oldest capture of the streak
     stuck_for_ns: int | None  # newest capture minus since_ns
     first_process_snapshot_id: int
@@ -101,64 +105,118 @@ WAITING = Q(kind="task", state_class="waiting") | (~Q(kind="task") & Q(needs_cou
 FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs", "last_waker")
 
 
-def _waiting(process_id, only=None):
-    """{node_id: row} of the waiting nodes of one capture (optionally among `only`)."""
-    qs = versions.of(Node, process_id).filter(WAITING)
-    if only is None or len(only) > 20 * IN_BATCH:
-        rows = qs.values_list(*FIELDS).iterator(chunk_size=5000)
-        return {r[0]: r for r in rows if only is None or r[0] in only}
-    out = {}
-    for batch in batched(sorted(only), IN_BATCH):
-        for r in qs.filter(node_id__in=batch).values_list(*FIELDS):
-            out[r[0]] = r
+def _waiting(process_id):
+    """{node_id: row} of the waiting nodes of one capture."""
+    rows = versions.of(Node, process_id).filter(WAITING).values_list(*FIELDS)
+    return {r[0]: r for r in rows.iterator(chunk_size=5000)}
+
+
+VERSION_FIELDS = (
+    "node_id", "segment_id", "first_id", "last_id", "kind", "label", "attrs", "state",
+    "state_class", "pending_since_ns", "last_waker",
+)  # fmt: skip
+
+
+def _waiting_versions(captures, node_ids):
+    """{node_id: [history.Version]} of these nodes over the captures'
+    segments, oldest first, waiting versions only: a capture that sees no
+    version of a node had it absent or not waiting, which ends a streak just
+    the same. One query per IN_BATCH nodes, whatever the history's length:
+    a node that waits unchanged over a thousand captures is one row per
+    segment."""
+    segments = sorted({c.segment_id for c in captures})
+    out = {node_id: [] for node_id in node_ids}
+    for batch in batched(sorted(node_ids), IN_BATCH):
+        rows = (
+            Node.objects.filter(WAITING, segment_id__in=segments, node_id__in=batch)
+            .order_by("segment_id", "first_id", "id")
+            .values_list(*VERSION_FIELDS)
+        )
+        for row in rows:
+            out[row[0]].append(history.Version(*row[:6], row[6] or {}, *row[7:]))
     return out
 
 
-def _woken_after(process_id, node_ids, after_ns):
-    """The nodes among `node_ids` that one capture saw woken after `after_ns`."""
-    if after_ns is None or not node_ids:
-        return set()
-    qs = WakeEvent.objects.filter(process_id=process_id, at_ns__gt=after_ns)
-    woken = set()
-    for batch in batched(sorted(node_ids), IN_BATCH):
-        woken.update(qs.filter(woken__in=batch).values_list("woken", flat=True))
-    return woken
-
-
-def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
-    """StuckNodes of one ProcessSnapshot, looking back over its proc_key's history."""
-    history = list(
-        ProcessSnapshot.objects.filter(
-            proc_key=capture.proc_key, id__lte=capture.id, status__in=HAS_DATA
-        )
-        .order_by("-id")
-        .only("id", "snapshot_id", "captured_at_ns")[:lookback]
+def _last_wakes(capture, first_id, node_ids):
+    """{node_id: at_ns of its newest wake} recorded by the captures of
+    capture's proc_key from `first_id` up to capture (wake events stay per
+    capture: what happened since the one before)."""
+    qs = WakeEvent.objects.filter(
+        process__proc_key=capture.proc_key, process_id__gte=first_id, process_id__lte=capture.id
     )
-    if len(history) < k:
+    out = {}
+    for batch in batched(sorted(node_ids), IN_BATCH):
+        rows = qs.filter(woken__in=batch).values("woken").annotate(at=Max("at_ns"))
+        out.update(rows.values_list("woken", "at"))
+    return out
+
+
+def _streak_start(captures, spans, node_versions, fp):
+    """Index in `captures` of the oldest capture of the node's streak ending
+    at the newest one: a capture that sees a waiting version of it with
+    fingerprint `fp`, and every capture after it too. Walks the versions,
+    not the captures: a version covers a range of them."""
+    ids = [c.id for c in captures]
+    pos = len(captures) - 1  # the oldest capture of the streak is after pos
+    for v in reversed(node_versions):
+        if pos < 0:
+            break
+        if not v.seen_by(captures[pos]):
+            if v.segment_id > captures[pos].segment_id or v.first_id > ids[pos]:
+                continue  # seen only by captures after the newest one looked at
+            break  # captures[pos] has it absent or not waiting
+        if fingerprint(v.state, v.attrs, v.last_waker) != fp:
+            break
+        # Every capture of v's segment from v.first_id on sees v: jump over them.
+        lo, _ = spans[v.segment_id]
+        pos = max(lo, bisect_left(ids, v.first_id, lo, pos + 1)) - 1
+    return pos + 1
+
+
+def _not_before(captures):
+    """A list, non-decreasing, whose bisect_left at t is the index of the
+    first capture after the last one taken before t: where a streak of a
+    node woken at t can begin at the earliest. Capture times come from the
+    sender, so they need not follow ids; a missing one is never "before"."""
+    out = [0] * len(captures)
+    low = None
+    for i in range(len(captures) - 1, -1, -1):
+        at = captures[i].captured_at_ns
+        if at is not None:
+            low = at if low is None else min(low, at)
+        out[i] = low if low is not None else float("inf")
+    return out
+
+
+def stuck_in_process(capture, k=DEFAULT_K):
+    """StuckNodes of one ProcessSnapshot, over its proc_key's whole stored
+    history: a bounded number of queries (the lineage, the waiting nodes,
+    their versions and wakes, a batch of nodes each), whatever its length."""
+    captures = history.lineage(capture.proc_key, up_to=capture.id)
+    if len(captures) < k or captures[-1].id != capture.id:
         return []
     newest = _waiting(capture.id)
-    alive = {nid: _row_fingerprint(r) for nid, r in newest.items()}
-    streak = dict.fromkeys(alive, 1)
-    for depth, older in enumerate(history[1:], start=2):
-        if not alive:
-            break
-        rows = _waiting(older.id, only=set(alive))
-        # Woken between the two captures: it ran, even if it is waiting again
-        # in the same state with the same attrs.
-        woken = _woken_after(history[depth - 2].id, set(alive), older.captured_at_ns)
-        alive = {
-            nid: fp
-            for nid, fp in alive.items()
-            if nid in rows and nid not in woken and _row_fingerprint(rows[nid]) == fp
-        }
-        for nid in alive:
-            streak[nid] = depth
+    if not newest:
+        return []
+    fingerprints = {nid: _row_fingerprint(r) for nid, r in newest.items()}
+    node_versions = _waiting_versions(captures, fingerprints)
+    wakes = _last_wakes(capture, captures[0].id, fingerprints)
+    spans = {}  # segment id -> [first index, last index + 1] in captures
+    for i, c in enumerate(captures):
+        spans.setdefault(c.segment_id, [i, i])[1] = i + 1
+    not_before = _not_before(captures)
     out = []
-    for nid, n in streak.items():
+    for nid, fp in fingerprints.items():
+        start = _streak_start(captures, spans, node_versions[nid], fp)
+        if nid in wakes:
+            # Woken between two captures: it ran, even if it is waiting
+            # again in the same state with the same attrs (issue 14).
+            start = max(start, bisect_left(not_before, wakes[nid]))
+        n = len(captures) - start
         if n < k:
             continue
         _, kind, label, state, cls, attrs, _ = newest[nid]
-        first = history[n - 1]
+        first = captures[start]
         info = NodeInfo(node_id=nid, kind=kind, label=label, attrs=attrs or {})
         since = first.captured_at_ns
         out.append(
@@ -171,7 +229,6 @@ def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
                 proc_key=capture.proc_key,
                 process=capture.process,
                 streak=n,
-                capped=n == len(history) == lookback,
                 since_ns=since,
                 stuck_for_ns=(
                     capture.captured_at_ns - since
@@ -185,13 +242,12 @@ def stuck_in_process(capture, k=DEFAULT_K, lookback=LOOKBACK):
     return out
 
 
-def stuck_nodes(scope, k=DEFAULT_K, lookback=LOOKBACK, limit=LIMIT):
+def stuck_nodes(scope, k=DEFAULT_K, limit=LIMIT):
     """Nodes of the scope stuck for >= k consecutive captures, longest first."""
     k = max(2, int(k))
-    lookback = max(k, int(lookback))
     found = []
     for capture in scope.processes():
-        found.extend(stuck_in_process(capture, k=k, lookback=lookback))
+        found.extend(stuck_in_process(capture, k=k))
     found.sort(key=lambda s: (-s.streak, -(s.stuck_for_ns or 0), s.node_id))
     return found[:limit]
 
