@@ -374,6 +374,25 @@ SCHEMAS = {
             "blocked_task_count": INT,
             "confidence": {"type": "string", "enum": ["high", "medium"]},
             "confidence_reason": STR,
+            "first_seen_ns": _nullable(
+                {
+                    **NS,
+                    "description": "captured_at_ns of the capture that begins the unbroken "
+                    "run of captures, ending at the shown ones, with these members in a "
+                    "cycle; null when the captures carry no time",
+                }
+            ),
+            "first_seen_snapshot_id": _nullable(
+                {"type": "integer", "description": "The snapshot holding that capture"}
+            ),
+            "present_for_ns": _nullable(
+                {"type": "integer", "description": "The shown captures' time minus first_seen_ns"}
+            ),
+            "first_seen_capped": {
+                "type": "boolean",
+                "description": "True when the look back stopped at its bound rather than at "
+                "a capture without the cycle: it may be older (present_for_ns is a minimum)",
+            },
         },
         required=["members", "cycle", "edges", "cross_process", "severity", "score"],
     ),

@@ -20,7 +20,9 @@ Caching:
 
 The stored result (CycleReport.result, JSON text):
     {"version": VERSION,
-     "candidates": [contract candidate objects, worst first],
+     "candidates": [contract candidate objects, worst first, each with
+                    first_seen_ns, first_seen_snapshot_id, present_for_ns and
+                    first_seen_capped (first_seen.py)],
      "truncated_from": 0 | number of cyclic components when over the cap,
      "details": [{"blocked_tasks": [task ids, the first few],
                   "component_edges": [[src, dst], ...] or None}], one per
@@ -42,14 +44,15 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
 from snapshots import versions
-from snapshots.cycles import explain
+from snapshots.cycles import explain, first_seen
 from snapshots.cycles.finder import NodeInfo, NodeSource, find_candidates
 from snapshots.gc_pause import paused_gc
 from snapshots.models import CycleReport, Edge, Node, PendingTrace, Snapshot
 
 # 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
 # 3: "details" (blocked tasks named, small components' edges) and their nodes.
-VERSION = 3
+# 4: candidates say since when they are there (first_seen.py).
+VERSION = 4
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8
@@ -286,9 +289,11 @@ def _compute(scope):
     del pairs  # a million tuples: free them before building the JSON
     on_cycles = {m for c in result.candidates for m in c.cycle}
     tasks = sorted(m for m in on_cycles if result.nodes[m].kind == "task")
+    candidates = [c.as_json() for c in result.candidates]
+    first_seen.annotate(scope, result.candidates, candidates)
     return {
         "version": VERSION,
-        "candidates": [c.as_json() for c in result.candidates],
+        "candidates": candidates,
         "details": [
             {"blocked_tasks": c.blocked_tasks, "component_edges": c.component_edges}
             for c in result.candidates

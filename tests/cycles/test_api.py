@@ -9,6 +9,7 @@ from snapshots.models import CycleReport, ProcessSnapshot, Snapshot
 CANDIDATE_KEYS = {
     "members", "cycle", "edges", "cross_process", "severity", "score", "worst_wait_ns",
     "blocked_task_count", "confidence", "confidence_reason",
+    "first_seen_ns", "first_seen_snapshot_id", "present_for_ns", "first_seen_capped",
 }  # fmt: skip
 
 
@@ -30,6 +31,9 @@ def test_it_answers_exactly_the_contract_shape(client, example_snapshot):
     assert isinstance(c["worst_wait_ns"], int)
     assert isinstance(c["blocked_task_count"], int)
     assert c["confidence"] in ("high", "medium")
+    # its only capture: seen first there, present for no time yet
+    assert c["first_seen_snapshot_id"] == proc.snapshot_id
+    assert (c["present_for_ns"], c["first_seen_capped"]) == (0, False)
     # the edges are the cycle's, in order, closing back to the first
     assert [e["src_id"] for e in c["edges"]] == c["cycle"]
     assert [e["dst_id"] for e in c["edges"]] == c["cycle"][1:] + c["cycle"][:1]
