@@ -9,6 +9,7 @@ import pytest
 from openapi_schema_validator import OAS31Validator
 
 from snapshots.api.openapi import document
+from snapshots.history import node_history
 from snapshots.models import Node
 from tests.api.helpers import get_json
 from tests.history.conftest import BASE_NS, KEY, S, task
@@ -99,6 +100,13 @@ def test_the_whole_history_newest_first(client, script):
     assert body["stuck_since_ns"] == STUCK_SINCE
     assert (body["total"], body["page"], body["num_pages"]) == (9, 1, 1)
     OAS31Validator({"$ref": "#/components/schemas/NodeHistory", **document()}).validate(body)
+
+
+def test_reading_a_history_is_two_queries_however_many_captures(script, django_assert_num_queries):
+    # The lineage and the node's versions: no read of any capture's nodes.
+    with django_assert_num_queries(2):
+        h = node_history(N, KEY)
+    assert len(h.timeline) == 9 and h.first_seen.snapshot_id == script[1]
 
 
 @pytest.mark.parametrize(
