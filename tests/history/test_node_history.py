@@ -216,6 +216,9 @@ def test_a_node_id_in_several_processes_needs_process(client, db):
     assert body["captures"][0]["state"] is None and body["stuck_since_ns"] is None
     # A snapshot narrows the candidates to its processes.
     assert history(client, f"node={shared}&snapshot={other}")["proc_key"] == "svc-2"
+    # ... and a process it has no capture of is a 404 naming the snapshot.
+    body = history(client, f"node={shared}&process=svc-1&snapshot={other}", 404)
+    assert body["path"] == "snapshot" and "svc-1" in body["error"]
 
 
 def test_hostile_node_ids_come_back_as_sent(client, db):
