@@ -20,26 +20,37 @@ larger component for a while still counts as present.
 The walk goes back one capture at a time, always moving the process whose
 capture is newest (ids follow ingest order) to its previous capture, and
 stops at the first set of captures without the cycle; the run then begins
-at the capture it moved from. Cheap steps first: for a cycle inside one
-process, a capture with the same cycle_key as the one after it
-(versions.cycle_key, a digest of that process's own cycles) has the same
-local cycles, so it is skipped without reading a row; only where the key
-changes (or is "?", not looked for) are the members' edges read. A
-cross-process cycle is checked at every step. The walk is bounded
-(WALK captures per process, CHECKS reads per candidate, SCOPE_CHECKS per
-scope); at the bound the run's start is the oldest capture checked and
-`first_seen_capped` says so. The oldest stored capture of a process is not
-a bound: a cycle there since then counts from it.
+at the capture it moved from. Cheap steps first:
+
+- for a cycle inside one process, a capture with the same cycle_key as the
+  one after it (versions.cycle_key, a digest of that process's own cycles)
+  has the same local cycles: skipped without reading a row. A candidate
+  whose walk gets to the process's oldest capture that way reads nothing.
+- otherwise (the key changes or is "?", not looked for; or the cycle spans
+  processes) the versions of the members' rows over the walked captures are
+  read, for every such candidate of the scope in one go: the needs edges
+  among the members, and across processes the unresolved edges and the
+  members' nodes. A version covers a range of captures, so a step that
+  crosses no version's start or end changes nothing and is skipped; at the
+  others the members are checked, in memory.
+
+Bounds: WALK captures per process, CHECKS checks per candidate,
+SCOPE_CHECKS per scope; at a bound the run's start is the oldest capture
+checked and `first_seen_capped` says so. The oldest stored capture of a
+process is not a bound: a cycle there since then counts from it.
 """
 
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from django.db import connection
 
 from snapshots.cycles.finder import factorize, strong_components
 from snapshots.models import Edge, Node, ProcessSnapshot, UnresolvedEdge
-from snapshots.scope import HAS_DATA, Scope
+from snapshots.scope import HAS_DATA
 
 WALK = 5000  # captures read per process, newest first
-CHECKS = 40  # reads of the members' edges per candidate
+CHECKS = 40  # member checks per candidate
 SCOPE_CHECKS = 400  # and per scope (a thousand candidates stay cheap)
 UNKNOWN = "?"  # versions.UNKNOWN_CYCLES: cycles not looked for
 
@@ -66,92 +77,167 @@ def lineage_back(capture_id, proc_key):
     return [Step(*row) for row in rows]
 
 
-def present(view, members, cross):
-    """Whether `members` are nodes of the captures `view` ({proc_key: Step})
-    and strongly connected by the needs edges among themselves."""
+@dataclass
+class Walk:
+    """One candidate's walk: its members, the captures of its processes
+    (newest first) and, once read, the versions of its rows by segment."""
+
+    members: set
+    lineages: dict  # proc_key -> [Step]
+    edges: dict = field(default_factory=dict)  # segment -> [(seg, first, last, src, dst)]
+    nodes: dict = field(default_factory=dict)  # segment -> [(seg, first, last, node_id)]
+    bounds: dict = field(default_factory=dict)  # segment -> (sorted firsts, sorted lasts)
+
+    @property
+    def cross(self):
+        return len(self.lineages) > 1
+
+    def settled_by_keys(self):
+        """Whether cycle_key alone carries the walk to the oldest capture."""
+        if self.cross:
+            return False
+        [steps] = self.lineages.values()
+        return all(s.cycle_key == steps[0].cycle_key != UNKNOWN for s in steps)
+
+    def add(self, rows, row):
+        rows.setdefault(row[0], []).append(row)
+        firsts, lasts = self.bounds.setdefault(row[0], ([], []))
+        firsts.append(row[1])
+        lasts.append(row[2])
+
+    def changed(self, newer, older):
+        """Whether two consecutive captures of one process see different rows."""
+        if newer.segment_id != older.segment_id:
+            return True
+        firsts, lasts = self.bounds.get(newer.segment_id, ((), ()))
+        # A version begins after older (older < first <= newer) or ends
+        # before newer (older <= last < newer).
+        return bisect_right(firsts, newer.id) > bisect_right(firsts, older.id) or (
+            bisect_left(lasts, newer.id) > bisect_left(lasts, older.id)
+        )
+
+    def present(self, view):
+        """Whether the members are nodes of the captures `view` ({proc_key:
+        Step}) and strongly connected by the needs edges among themselves."""
+        pairs = [
+            (row[3], row[4])
+            for step in view.values()
+            for row in self.edges.get(step.segment_id, ())
+            if row[1] <= step.id <= row[2]
+        ]
+        if self.cross:
+            found = {
+                row[3]
+                for step in view.values()
+                for row in self.nodes.get(step.segment_id, ())
+                if row[1] <= step.id <= row[2]
+            }
+            if found != self.members:
+                return False
+        if not pairs:
+            return False
+        graph = factorize(pairs)
+        if set(graph.ids) != self.members:
+            return False
+        labels = strong_components(graph)
+        return bool((labels == labels[0]).all())  # one member: its self-loop
+
+
+class _Segments:
+    """What select_in needs of a scope, selecting every row of some
+    segments (every version, not the rows one capture sees)."""
+
+    def __init__(self, segment_ids):
+        self.segment_ids = sorted(segment_ids)
+        self.captures = [(None, s, None) for s in self.segment_ids]
+
+    def sql_filter(self, alias=""):
+        column = (f"{alias}." if alias else "") + connection.ops.quote_name("segment_id")
+        marks = ", ".join(["%s"] * len(self.segment_ids))
+        return f"{column} IN ({marks})", list(self.segment_ids)
+
+
+def read_rows(walks):
+    """Read the versions of these walks' rows, one query per table for all
+    of them (on PostgreSQL a query per candidate scanned a fresh partition
+    each time). Candidates are strongly connected components, so a node is
+    a member of one candidate at most."""
     from snapshots.cycles.service import select_in  # the service imports this module
 
-    steps = list(view.values())
-    scope = Scope(key="history", snapshot=None, process_ids=[s.id for s in steps])
-    scope.captures = [(s.id, s.segment_id, s.captured_at_ns) for s in steps]
-    wanted = set(members)
-    pairs = [
-        (src, dst)
-        for src, dst in select_in(Edge, ("src", "dst"), scope, "src", wanted)
-        if dst in wanted
-    ]
-    if cross:
-        # Cross-process edges resolve when both ends are nodes of the view.
-        found = {row[0] for row in select_in(Node, ("node_id",), scope, "node_id", wanted)}
-        if found != wanted:
-            return False
-        pairs += [
-            (src, dst)
-            for src, dst in select_in(UnresolvedEdge, ("src", "dst"), scope, "src", wanted)
-            if dst in wanted
-        ]
-    if not pairs:
-        return False
-    graph = factorize(pairs)
-    if set(graph.ids) != wanted:
-        return False
-    labels = strong_components(graph)
-    if len(wanted) == 1:
-        return True  # a self-loop: its only edge
-    return bool((labels == labels[0]).all())
+    if not walks:
+        return
+    owner = {m: walk for walk in walks for m in walk.members}
+    segments = _Segments({s.segment_id for w in walks for ss in w.lineages.values() for s in ss})
+    fields = ("segment_id", "first_id", "last_id", "src", "dst")
+    cross = {m: w for m, w in owner.items() if w.cross}
+    for model, ends in ((Edge, owner), (UnresolvedEdge, cross)):
+        for row in select_in(model, fields, segments, "src", ends):
+            walk = ends[row[3]]
+            if row[4] in walk.members:
+                walk.add(walk.edges, row)
+    # Across processes, an edge resolves when both ends are nodes of the view.
+    fields = ("segment_id", "first_id", "last_id", "node_id")
+    for row in select_in(Node, fields, segments, "node_id", cross):
+        walk = cross[row[3]]
+        walk.add(walk.nodes, row)
+    for walk in walks:
+        for firsts, lasts in walk.bounds.values():
+            firsts.sort()
+            lasts.sort()
 
 
-class Walker:
-    """Per scope: the lineages read so far and the checks left."""
-
-    def __init__(self, scope):
-        self.shown = {p.proc_key: p for p in scope.processes()}
-        self.lineages = {}
-        self.checks_left = SCOPE_CHECKS
-
-    def lineage(self, proc_key):
-        if proc_key not in self.lineages:
-            shown = self.shown[proc_key]
-            self.lineages[proc_key] = lineage_back(shown.id, proc_key)
-        return self.lineages[proc_key]
-
-    def first_seen(self, members, proc_keys):
-        """(Step that begins the run, capped, the shown captures' time)."""
-        lineages = {k: self.lineage(k) for k in proc_keys if k in self.shown}
-        if not lineages or any(not steps for steps in lineages.values()):
-            return None, True, None
-        pos = dict.fromkeys(lineages, 0)
-        times = [steps[0].captured_at_ns for steps in lineages.values()]
-        shown_ns = max((t for t in times if t is not None), default=None)
-        cross = len(lineages) > 1
-        checks = CHECKS
-        while True:
-            # The newest capture of the view goes back one.
-            key = max(lineages, key=lambda k: lineages[k][pos[k]].id)
-            steps, i = lineages[key], pos[key]
-            newer = steps[i]
-            if i + 1 == len(steps):
-                # The oldest capture read: the oldest stored, or the walk's bound.
-                return newer, len(steps) == WALK, shown_ns
-            older = steps[i + 1]
-            same = not cross and newer.cycle_key == older.cycle_key != UNKNOWN
-            if not same:
-                if checks == 0 or self.checks_left == 0:
-                    return newer, True, shown_ns
-                checks -= 1
-                self.checks_left -= 1
-                view = {k: lineages[k][pos[k]] for k in lineages} | {key: older}
-                if not present(view, members, cross):
-                    return newer, False, shown_ns
-            pos[key] = i + 1
+def walk_back(walk, budget):
+    """(Step that begins the run, capped, the shown captures' time, checks
+    used), checking the members at most `budget` times."""
+    lineages = walk.lineages
+    pos = dict.fromkeys(lineages, 0)
+    times = [steps[0].captured_at_ns for steps in lineages.values()]
+    shown_ns = max((t for t in times if t is not None), default=None)
+    used = 0
+    while True:
+        # The newest capture of the view goes back one.
+        key = max(lineages, key=lambda k: lineages[k][pos[k]].id)
+        steps, i = lineages[key], pos[key]
+        newer = steps[i]
+        if i + 1 == len(steps):
+            # The oldest capture read: the oldest stored, or the walk's bound.
+            return newer, len(steps) == WALK, shown_ns, used
+        older = steps[i + 1]
+        pos[key] = i + 1
+        if not walk.cross and newer.cycle_key == older.cycle_key != UNKNOWN:
+            continue  # the process's own cycles are the same
+        if not walk.changed(newer, older):
+            continue
+        if used == budget:
+            return newer, True, shown_ns, used
+        used += 1
+        if not walk.present({k: lineages[k][pos[k]] for k in lineages}):
+            return newer, False, shown_ns, used
 
 
 def annotate(scope, candidates, as_json):
     """Add the first-seen keys to each candidate's JSON (`as_json`, in the
     same order as the finder's `candidates`)."""
-    walker = Walker(scope)
-    for candidate, out in zip(candidates, as_json, strict=True):
-        step, capped, shown_ns = walker.first_seen(candidate.members, candidate.processes)
+    shown = {p.proc_key: p.id for p in scope.processes()}
+    lineages = {}
+    walks = []
+    for candidate in candidates:
+        keys = [k for k in candidate.processes if k in shown]
+        for k in keys:
+            if k not in lineages:
+                lineages[k] = lineage_back(shown[k], k)
+        # A member of no process of the scope (never, short of a broken
+        # row): nothing to walk, first seen unknown.
+        known = keys and len(keys) == len(candidate.processes)
+        walks.append(Walk(set(candidate.members), {k: lineages[k] for k in keys} if known else {}))
+    read_rows([w for w in walks if w.lineages and not w.settled_by_keys()])
+    checks_left = SCOPE_CHECKS
+    for walk, out in zip(walks, as_json, strict=True):
+        step, capped, shown_ns = None, True, None
+        if walk.lineages:
+            budget = min(CHECKS, checks_left)
+            step, capped, shown_ns, used = walk_back(walk, budget)
+            checks_left -= used
         first_ns = step.captured_at_ns if step else None
         out["first_seen_ns"] = first_ns
         out["first_seen_snapshot_id"] = step.snapshot_id if step else None

@@ -7,6 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from snapshots.cycles import first_seen, service
+from snapshots.ingest import store
+from snapshots.models import ProcessSnapshot
 from snapshots.scope import resolve_scope
 from snapshots.templatetags.peeps import duration_ns, ns_datetime
 from tests.api.helpers import get_json
@@ -83,14 +85,34 @@ def test_a_long_unchanged_cycle_costs_no_query_per_capture(client):
     assert counts[0] == counts[1]
 
 
+def test_captures_whose_cycles_were_not_looked_for_are_walked_by_their_rows(client, monkeypatch):
+    # Over CYCLE_KEY_MAX_EDGES ingest does not look for a capture's cycles
+    # (cycle_key "?"): the members' edge versions, read once, tell the steps
+    # where nothing changed.
+    monkeypatch.setattr(store, "CYCLE_KEY_MAX_EDGES", 1)
+    ids = [capture(client, n, cycle=n >= 3) for n in range(1, 41)]
+    assert set(ProcessSnapshot.objects.values_list("cycle_key", flat=True)) == {"?"}
+    counts = []
+    for snapshot_id in (ids[9], ids[-1]):
+        with CaptureQueriesContext(connection) as queries:
+            [c] = service.compute(resolve_scope(snapshot_id))["candidates"]
+        counts.append(len(queries))
+        assert (c["first_seen_ns"], c["first_seen_capped"]) == (BASE_NS + 3 * S, False)
+    assert counts[0] == counts[1]
+
+
 ALPHA, BETA = "alpha-1", "beta-2"
 A1, B1 = f"task:{ALPHA}:1", f"task:{BETA}:1"
 
 
-def cross_round(client, n, *, beta_waits):
+def cross_round(client, n, *, beta_waits, churn=False):
     """Round n: alpha's task waits on beta's (always); beta's task waits on
-    alpha's from the round `beta_waits` says. Alpha pushes first."""
-    post(client, [task(1, "pending", ALPHA)], [(A1, B1)], BASE_NS + n * S, proc_key=ALPHA)
+    alpha's from the round `beta_waits` says. Alpha pushes first; with
+    `churn` its task's attrs change every round (a new row each time)."""
+    alpha = task(1, "pending", ALPHA)
+    if churn:
+        alpha["attrs"]["polls"] = n
+    post(client, [alpha], [(A1, B1)], BASE_NS + n * S, proc_key=ALPHA)
     edges = [(B1, A1)] if beta_waits else []
     return post(client, [task(1, "pending", BETA)], edges, BASE_NS + n * S + S // 2, BETA)
 
@@ -111,14 +133,24 @@ def test_a_cross_process_cycle_in_the_live_view_is_first_seen_when_it_closed(cli
 def test_a_walk_that_hits_its_bound_says_at_least(client, monkeypatch):
     monkeypatch.setattr(first_seen, "CHECKS", 3)
     for n in range(1, 9):
-        cross_round(client, n, beta_waits=n >= 2)
+        cross_round(client, n, beta_waits=n >= 2, churn=True)
     [c] = candidates(client, "live")
-    # Three steps back from round 8 (beta, alpha, beta): round 7's alpha capture.
+    # Beta's captures change nothing and are stepped over unread; each of
+    # alpha's is a new version of a member: three checks reach round 5.
     assert c["first_seen_capped"] is True
-    assert c["first_seen_ns"] == BASE_NS + 7 * S
-    assert c["present_for_ns"] == S + S // 2
+    assert c["first_seen_ns"] == BASE_NS + 5 * S
+    assert c["present_for_ns"] == 3 * S + S // 2
     html = client.get("/snapshots/live/cycles/").content.decode()
-    assert f"present for ≥ {duration_ns(S + S // 2)}" in html
+    assert f"present for ≥ {duration_ns(3 * S + S // 2)}" in html
+
+
+def test_rows_that_change_without_breaking_the_cycle_keep_it_present(client):
+    for n in range(1, 9):
+        snapshot_id = cross_round(client, n, beta_waits=n >= 2, churn=True)
+        if n == 2:
+            formed = snapshot_id
+    [c] = candidates(client, "live")
+    assert (c["first_seen_snapshot_id"], c["first_seen_capped"]) == (formed, False)
 
 
 def test_the_cycles_page_says_first_seen_and_present_for(client):
