@@ -42,6 +42,7 @@ list) and `stuck_k`; `stuck_context(scope)` builds both.
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import batched
+from typing import NamedTuple
 
 from django.db.models import Max, Q
 
@@ -111,29 +112,39 @@ def _waiting(process_id):
     return {r[0]: r for r in rows.iterator(chunk_size=5000)}
 
 
-VERSION_FIELDS = (
-    "node_id", "segment_id", "first_id", "last_id", "kind", "label", "attrs", "state",
-    "state_class", "pending_since_ns", "last_waker",
-)  # fmt: skip
+class _Version(NamedTuple):
+    """A waiting version of a node: seen by the captures of its segment
+    whose id lies in [first_id, last_id] (snapshots/versions.py)."""
+
+    node_id: str
+    segment_id: int
+    first_id: int
+    last_id: int
+    digest: int  # of the whole row: equal digests, equal fingerprints
+    state: str
+    attrs: dict
+    last_waker: str
 
 
-def _waiting_versions(captures, node_ids):
-    """{node_id: [history.Version]} of these nodes over the captures'
-    segments, oldest first, waiting versions only: a capture that sees no
-    version of a node had it absent or not waiting, which ends a streak just
-    the same. One query per IN_BATCH nodes, whatever the history's length:
-    a node that waits unchanged over a thousand captures is one row per
-    segment."""
-    segments = sorted({c.segment_id for c in captures})
+def _waiting_versions(segments, node_ids):
+    """{node_id: [_Version]} of these nodes in these segments, oldest first,
+    waiting versions only: a capture that sees no version of a node had it
+    absent or not waiting, which ends a streak just the same. One query per
+    IN_BATCH nodes, whatever the history's length: a node that waits
+    unchanged over a thousand captures is one row per segment."""
     out = {node_id: [] for node_id in node_ids}
-    for batch in batched(sorted(node_ids), IN_BATCH):
-        rows = (
-            Node.objects.filter(WAITING, segment_id__in=segments, node_id__in=batch)
-            .order_by("segment_id", "first_id", "id")
-            .values_list(*VERSION_FIELDS)
-        )
-        for row in rows:
-            out[row[0]].append(history.Version(*row[:6], row[6] or {}, *row[7:]))
+    qs = Node.objects.filter(WAITING, segment_id__in=segments).order_by(
+        "segment_id", "first_id", "id"
+    )
+    # Most of a capture's nodes: one pass over the waiting versions beats
+    # hundreds of batches of ids.
+    many = len(node_ids) > 20 * IN_BATCH
+    batches = [None] if many else batched(sorted(node_ids), IN_BATCH)
+    for batch in batches:
+        rows = qs if batch is None else qs.filter(node_id__in=batch)
+        for row in rows.values_list(*_Version._fields).iterator(chunk_size=5000):
+            if row[0] in out:
+                out[row[0]].append(_Version(*row))
     return out
 
 
@@ -144,28 +155,35 @@ def _last_wakes(capture, first_id, node_ids):
     qs = WakeEvent.objects.filter(
         process__proc_key=capture.proc_key, process_id__gte=first_id, process_id__lte=capture.id
     )
+    many = len(node_ids) > 20 * IN_BATCH  # as in _waiting_versions
+    batches = [None] if many else batched(sorted(node_ids), IN_BATCH)
     out = {}
-    for batch in batched(sorted(node_ids), IN_BATCH):
-        rows = qs.filter(woken__in=batch).values("woken").annotate(at=Max("at_ns"))
-        out.update(rows.values_list("woken", "at"))
+    for batch in batches:
+        rows = qs if batch is None else qs.filter(woken__in=batch)
+        rows = rows.order_by().values("woken").annotate(at=Max("at_ns"))
+        out.update((w, at) for w, at in rows.values_list("woken", "at") if w in node_ids)
     return out
 
 
-def _streak_start(captures, spans, node_versions, fp):
-    """Index in `captures` of the oldest capture of the node's streak ending
-    at the newest one: a capture that sees a waiting version of it with
-    fingerprint `fp`, and every capture after it too. Walks the versions,
-    not the captures: a version covers a range of them."""
-    ids = [c.id for c in captures]
+def _streak_start(captures, ids, spans, node_versions, fp, fingerprints):
+    """Index in `captures` (`ids` their ids) of the oldest capture of the
+    node's streak ending at the newest one: a capture that sees a waiting
+    version of it with fingerprint `fp`, and every capture after it too.
+    Walks the versions, not the captures: a version covers a range of them.
+    `fingerprints` memoizes them by digest (a node unchanged over many
+    segments has one row, and one digest, in each)."""
     pos = len(captures) - 1  # the oldest capture of the streak is after pos
     for v in reversed(node_versions):
         if pos < 0:
             break
-        if not v.seen_by(captures[pos]):
-            if v.segment_id > captures[pos].segment_id or v.first_id > ids[pos]:
+        newest = captures[pos]
+        if v.segment_id != newest.segment_id or not v.first_id <= newest.id <= v.last_id:
+            if v.segment_id > newest.segment_id or v.first_id > newest.id:
                 continue  # seen only by captures after the newest one looked at
             break  # captures[pos] has it absent or not waiting
-        if fingerprint(v.state, v.attrs, v.last_waker) != fp:
+        if v.digest not in fingerprints:
+            fingerprints[v.digest] = fingerprint(v.state, v.attrs, v.last_waker)
+        if fingerprints[v.digest] != fp:
             break
         # Every capture of v's segment from v.first_id on sees v: jump over them.
         lo, _ = spans[v.segment_id]
@@ -199,15 +217,31 @@ def stuck_in_process(capture, k=DEFAULT_K):
     if not newest:
         return []
     fingerprints = {nid: _row_fingerprint(r) for nid, r in newest.items()}
-    node_versions = _waiting_versions(captures, fingerprints)
-    wakes = _last_wakes(capture, captures[0].id, fingerprints)
     spans = {}  # segment id -> [first index, last index + 1] in captures
     for i, c in enumerate(captures):
         spans.setdefault(c.segment_id, [i, i])[1] = i + 1
+    # The newest segment first, then the older ones for the nodes whose
+    # streak reaches back past its start: most streaks end there, and a
+    # node that keeps changing has many versions in the older segments.
+    ids = [c.id for c in captures]
+    memo = {}
+
+    def start_of(nid, node_versions):
+        return _streak_start(captures, ids, spans, node_versions, fingerprints[nid], memo)
+
+    newest_segment = captures[-1].segment_id
+    node_versions = _waiting_versions([newest_segment], fingerprints)
+    starts = {nid: start_of(nid, node_versions[nid]) for nid in fingerprints}
+    lo = spans[newest_segment][0]
+    older = [nid for nid, start in starts.items() if start == lo > 0]
+    if older:
+        before = _waiting_versions(sorted(set(spans) - {newest_segment}), older)
+        for nid in older:
+            starts[nid] = start_of(nid, before[nid] + node_versions[nid])
+    wakes = _last_wakes(capture, captures[0].id, fingerprints)
     not_before = _not_before(captures)
     out = []
-    for nid, fp in fingerprints.items():
-        start = _streak_start(captures, spans, node_versions[nid], fp)
+    for nid, start in starts.items():
         if nid in wakes:
             # Woken between two captures: it ran, even if it is waiting
             # again in the same state with the same attrs (issue 14).

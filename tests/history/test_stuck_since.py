@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from snapshots.cycles import stuck as stuck_module
 from snapshots.cycles.stuck import stuck_nodes
 from snapshots.models import ProcessSnapshot
 from snapshots.scope import resolve_scope
@@ -67,7 +68,10 @@ def test_a_state_change_long_ago_starts_the_wait_after_it(client):
     assert (stuck.streak, stuck.since_ns) == (31, BASE_NS + 10 * S)
 
 
-def test_a_wake_between_captures_long_ago_starts_the_wait_after_it(client):
+@pytest.mark.parametrize("scan", [False, True], ids=["by-id", "scan"])
+def test_a_wake_between_captures_long_ago_starts_the_wait_after_it(client, monkeypatch, scan):
+    if scan:  # as for a capture whose waiting nodes are too many to look up by id
+        monkeypatch.setattr(stuck_module, "IN_BATCH", 0)
     # Every capture recalls an old wake by worker2 (the same newest waker
     # throughout); from capture 15 on they also recall one between captures
     # 14 and 15: the task ran then, and waits again in the same state.
