@@ -24,7 +24,8 @@ at the capture it moved from. Cheap steps first:
 
 - for a cycle inside one process, a capture with the same cycle_key as the
   one after it (versions.cycle_key, a digest of that process's own cycles)
-  has the same local cycles: skipped without reading a row. A candidate
+  has the same local cycles: skipped without reading a row ("" and "?"
+  settle nothing: see UNSETTLED). A candidate
   whose walk gets to the process's oldest capture that way reads nothing.
 - otherwise (the key changes or is "?", not looked for; or the cycle spans
   processes) the versions of the members' rows over the walked captures are
@@ -52,7 +53,11 @@ from snapshots.scope import HAS_DATA
 WALK = 5000  # captures read per process, newest first
 CHECKS = 40  # member checks per candidate
 SCOPE_CHECKS = 400  # and per scope (a thousand candidates stay cheap)
-UNKNOWN = "?"  # versions.UNKNOWN_CYCLES: cycles not looked for
+# cycle_keys that settle nothing: "?" (versions.UNKNOWN_CYCLES) where the
+# cycles were not looked for, and "" (none), which a capture with one of
+# our cycles cannot have, unless it predates cycle keys (migration 0003
+# left those "").
+UNSETTLED = ("", "?")
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,8 @@ class Walk:
         if self.cross:
             return False
         [steps] = self.lineages.values()
-        return all(s.cycle_key == steps[0].cycle_key != UNKNOWN for s in steps)
+        key = steps[0].cycle_key
+        return key not in UNSETTLED and all(s.cycle_key == key for s in steps)
 
     def add(self, rows, row):
         rows.setdefault(row[0], []).append(row)
@@ -204,7 +210,7 @@ def walk_back(walk, budget):
             return newer, len(steps) == WALK, shown_ns, used
         older = steps[i + 1]
         pos[key] = i + 1
-        if not walk.cross and newer.cycle_key == older.cycle_key != UNKNOWN:
+        if not walk.cross and newer.cycle_key == older.cycle_key not in UNSETTLED:
             continue  # the process's own cycles are the same
         if not walk.changed(newer, older):
             continue

@@ -101,6 +101,15 @@ def test_captures_whose_cycles_were_not_looked_for_are_walked_by_their_rows(clie
     assert counts[0] == counts[1]
 
 
+def test_captures_from_before_cycle_keys_are_walked_by_their_rows(client):
+    # Migration 0003 left the cycle_key of older captures "": equal keys
+    # there say nothing about the cycle.
+    ids = [capture(client, n, cycle=n >= 3) for n in range(1, 9)]
+    ProcessSnapshot.objects.filter(snapshot_id__in=ids[:5]).update(cycle_key="")
+    [c] = candidates(client, ids[-1])
+    assert (c["first_seen_ns"], c["first_seen_capped"]) == (BASE_NS + 3 * S, False)
+
+
 ALPHA, BETA = "alpha-1", "beta-2"
 A1, B1 = f"task:{ALPHA}:1", f"task:{BETA}:1"
 
