@@ -39,7 +39,9 @@ SCRIPT = [
 ]
 
 
-def post(client, nodes, edges, at_ns, proc_key=KEY):
+def post(client, nodes, edges, at_ns, proc_key=KEY, **members):
+    """Post one capture (`edges`: (src, dst) needs pairs; `members`: more
+    members of the body, e.g. pending_traces); -> its snapshot id."""
     doc = {
         "process": "svc",
         "pid": 1,
@@ -47,6 +49,7 @@ def post(client, nodes, edges, at_ns, proc_key=KEY):
         "captured_at_ns": at_ns,
         "nodes": nodes,
         "edges": [{"src_id": s, "dst_id": d, "kind": "needs"} for s, d in edges],
+        **members,
     }
     response = client.post("/api/v1/snapshots", orjson.dumps(doc), "application/json")
     assert response.status_code == 201, response.content

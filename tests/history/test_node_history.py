@@ -4,7 +4,6 @@ waits, disappears, comes back, and waits again."""
 
 import html
 
-import orjson
 import pytest
 from openapi_schema_validator import OAS31Validator
 
@@ -12,7 +11,7 @@ from snapshots.api.openapi import document
 from snapshots.history import node_history
 from snapshots.models import Node
 from tests.api.helpers import get_json
-from tests.history.conftest import BASE_NS, KEY, S, task
+from tests.history.conftest import BASE_NS, KEY, S, post, task
 from tests.pages.conftest import PAYLOADS, RAW_MARKERS, SCRIPT
 
 pytestmark = pytest.mark.django_db
@@ -36,23 +35,15 @@ STUCK_SINCE = BASE_NS + 6 * S + S // 2  # the trace's start: after c6, before c7
 
 
 def push(client, nodes, at_ns, proc_key=KEY, traces=()):
-    doc = {
-        "process": "svc",
-        "pid": 1,
-        "proc_key": proc_key,
-        "captured_at_ns": at_ns,
-        "nodes": nodes,
-        "edges": [],
-    }
+    """Post a capture of `nodes`, with a pending trace per (task_id, since_ns)."""
+    members = {}
     if traces:
-        doc["frames"] = {"1": "wait_for_db at db.py:12"}
-        doc["pending_traces"] = [
+        members["frames"] = {"1": "wait_for_db at db.py:12"}
+        members["pending_traces"] = [
             {"task_id": task_id, "at_ns": at_ns, "since_ns": since, "frame_ids": [1]}
             for task_id, since in traces
         ]
-    response = client.post("/api/v1/snapshots", orjson.dumps(doc), "application/json")
-    assert response.status_code == 201, response.content
-    return response.json()["snapshot_id"]
+    return post(client, nodes, [], at_ns, proc_key, **members)
 
 
 def play(client, steps, proc_key=KEY):

@@ -3,7 +3,6 @@ is the first capture of the node's unbroken wait, however many captures ago,
 not at most 20 captures back; a wake or a state change between two captures
 still ends a wait (issue 14)."""
 
-import orjson
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +12,7 @@ from snapshots.cycles.stuck import stuck_nodes
 from snapshots.models import ProcessSnapshot
 from snapshots.scope import resolve_scope
 from snapshots.templatetags.peeps import duration_ns
-from tests.history.conftest import BASE_NS, KEY, LOCK, LOCK_NODE, T1, S, task
+from tests.history.conftest import BASE_NS, KEY, LOCK, LOCK_NODE, T1, S, post, task
 
 pytestmark = pytest.mark.django_db
 
@@ -23,18 +22,9 @@ def push(client, n, *, state="pending", wakes=(), attrs=None):
     with extra `attrs`) needs the lock, worker2 runs."""
     worker = task(1, state)
     worker["attrs"].update(attrs or {})
-    doc = {
-        "process": "svc",
-        "pid": 1,
-        "proc_key": KEY,
-        "captured_at_ns": BASE_NS + n * S,
-        "nodes": [worker, task(2, "running"), LOCK_NODE],
-        "edges": [{"src_id": T1, "dst_id": LOCK, "kind": "needs"}],
-        "wake_events": [{"at_ns": at, "waker_task_id": 2, "woken_task_id": 1} for at in wakes],
-    }
-    response = client.post("/api/v1/snapshots", orjson.dumps(doc), "application/json")
-    assert response.status_code == 201, response.content
-    return response.json()["snapshot_id"]
+    wake_events = [{"at_ns": at, "waker_task_id": 2, "woken_task_id": 1} for at in wakes]
+    nodes = [worker, task(2, "running"), LOCK_NODE]
+    return post(client, nodes, [(T1, LOCK)], BASE_NS + n * S, wake_events=wake_events)
 
 
 def worker(snapshot_id):
