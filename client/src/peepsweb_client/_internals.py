@@ -167,14 +167,6 @@ def shield_inner(fut):
     return None
 
 
-def frame_self(frame):
-    """`self` of a suspended coroutine frame, or None."""
-    try:
-        return frame.f_locals.get("self")
-    except Exception:  # noqa: BLE001 (a frame being torn down)
-        return None
-
-
 def _locals_of(link, code, name):
     """`name` in the frame of a chain link whose code is `code` (None when
     absent); the frame is made only here, for the few links that need it."""
