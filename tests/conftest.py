@@ -161,6 +161,10 @@ def daphne_server(transactional_db, tmp_path):
         )
         for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL"):
             full_env.pop(name, None)
+        # Tests wait for the page to change, not for the publisher's pacing
+        # (tests/live/test_pacing.py holds that): a second snapshot within
+        # the default 1 s would wait out the rest of it.
+        full_env["PEEPSWEB_LIVE_INTERVAL_S"] = "0.05"
         for name, value in {**_database_env(), **(env or {})}.items():
             if value is None:
                 full_env.pop(name, None)
@@ -172,7 +176,11 @@ def daphne_server(transactional_db, tmp_path):
 
     yield start
     for server in servers:
-        server.stop()
+        # Killed, not stopped: a graceful exit spends ~0.4 s of CPU in the
+        # interpreter's teardown (scipy, the MCP SDK, ...) per server, and
+        # no test looks at the end of a server it did not stop itself.
+        server.process.kill()
+        server.process.wait()
         # Shown by pytest only when the test fails.
         print(f"--- {server!r} output ---\n{server.log()}")
 
