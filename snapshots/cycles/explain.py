@@ -13,7 +13,17 @@ import re
 from peepsweb_client.contract import task_node_id
 
 from snapshots.node_kinds import (
+    CONDITION,
+    EVENT,
+    FUTURE,
+    LOCK,
+    ONCECELL,
+    QUEUE,
+    REQUEST,
+    RESPONSE,
     RPC,
+    SEMAPHORE,
+    TASK,
     channel_end,
     channel_family,
     is_receiver,
@@ -72,7 +82,7 @@ def _display_name(info):
     kind = info.kind
     if kind in RPC:
         name = _attr(info, "method") or info.label or _attr(info, "name")
-    elif kind == "future":
+    elif kind == FUTURE:
         name = _attr(info, "label") or info.label or _attr(info, "name")
     else:
         name = _attr(info, "name") or info.label or _attr(info, "label")
@@ -127,7 +137,7 @@ def _queue_fill(queue):
 
 
 def _is_task(info, task_id):
-    return task_id is not None and info.kind == "task" and _int_attr(info, "task_id") == task_id
+    return task_id is not None and info.kind == TASK and _int_attr(info, "task_id") == task_id
 
 
 def _recent(edge_attrs, did):
@@ -183,42 +193,42 @@ def _owner(future, nodes):
     if owner_id is None:
         return None
     owner = (nodes or {}).get(task_node_id(future.proc_key, owner_id))
-    return noun(owner) if owner is not None and owner.kind == "task" else f"task {owner_id}"
+    return noun(owner) if owner is not None and owner.kind == TASK else f"task {owner_id}"
 
 
 def _sentence(src, dst, edge_attrs, nodes):
     """The sentence for src -> dst, or None when no specific pattern fits."""
     s, d = src.kind, dst.kind
-    if d == "lock":
+    if d == LOCK:
         mode = {"rwlock_read": " for reading", "rwlock_write": " for writing"}.get(
             _attr(dst, "lock_kind") or "", ""
         )
         return f"{noun(src)} waits on {noun(dst)}{mode}"
-    if s == "lock":
+    if s == LOCK:
         return f"{noun(src)} is held by {noun(dst)}"
-    if d == "semaphore":
+    if d == SEMAPHORE:
         total, free = _int_attr(dst, "permits_total"), _int_attr(dst, "permits_available")
         counts = f" ({free}/{total} available)" if total is not None and free is not None else ""
         return f"{noun(src)} waits for a permit of {noun(dst)}{counts}"
-    if s == "semaphore":
+    if s == SEMAPHORE:
         permits = _int(edge_attrs, "permits")
         held = f" ({permits} permit{'s' if permits != 1 else ''})" if permits is not None else ""
         return f"{noun(src)} has its permits held by {noun(dst)}{held}"
-    if d == "queue":
+    if d == QUEUE:
         return _queue_waiter(src, dst, _text(edge_attrs, "op"))
-    if s == "queue" and d == "task":
+    if s == QUEUE and d == TASK:
         return _queue_needs(src, dst, edge_attrs)
-    if d == "event":
+    if d == EVENT:
         return f"{noun(src)} waits for {noun(dst)} to be set"
-    if d == "condition":
+    if d == CONDITION:
         if _text(edge_attrs, "op") == "acquire":
             return f"{noun(src)} waits for the lock of {noun(dst)}"
         return f"{noun(src)} waits on {noun(dst)} to be notified"
-    if s == "condition":
+    if s == CONDITION:
         return f"{noun(src)} has its lock held by {noun(dst)}"
     if is_sender(s) and is_receiver(d):
         whom = "the receiver" if _same_channel(src, dst) else noun(dst)
-        if s == "oneshot_tx":
+        if channel_family(s) == "oneshot":
             return f"{noun(src)} waits for {whom} to take the value"
         counts = _queue_counts(src, dst)
         return f"{noun(src)} waits for {whom} to drain" + (f" ({counts})" if counts else "")
@@ -230,41 +240,41 @@ def _sentence(src, dst, edge_attrs, nodes):
         return f"{noun(src)} waits to send on {display_name(dst)}"
     if is_receiver(d):
         return f"{noun(src)} waits to receive on {display_name(dst)}"
-    if is_sender(s) and d == "task":
+    if is_sender(s) and d == TASK:
         return f"{noun(src)} is owned by {noun(dst)}, which has not sent yet"
-    if is_receiver(s) and d == "task":
+    if is_receiver(s) and d == TASK:
         return f"{noun(src)} is owned by {noun(dst)}, which has not received yet"
-    if s == "request" and d == "response":
+    if s == REQUEST and d == RESPONSE:
         return f"{noun(src)} waits for its response in process {process_name(dst)}"
-    if s == "response" and d == "task":
+    if s == RESPONSE and d == TASK:
         return f"{noun(src)} waits for its handler {noun(dst)}"
-    if s == "request" and d == "request":
+    if s == REQUEST and d == REQUEST:
         return f"{noun(src)} waits on downstream {noun(dst)}"
-    if d == "request":
+    if d == REQUEST:
         peer = _attr(dst, "peer")
         to = f" to {one_line(peer)}" if peer else ""
         return f"{noun(src)} waits on {noun(dst)}{to}"
-    if d == "oncecell":
+    if d == ONCECELL:
         return f"{noun(src)} waits for {noun(dst)} to be initialized"
-    if s == "oncecell" and d == "task":
+    if s == ONCECELL and d == TASK:
         return f"{noun(src)} is being initialized by {noun(dst)}"
-    if s == "task" and d == "future" and _attr(dst, "label") == "TaskGroup":
+    if s == TASK and d == FUTURE and _attr(dst, "label") == "TaskGroup":
         # The owner task, in `async with TaskGroup()`'s exit, waits for its children.
         owner_id = _int_attr(dst, "owner_task_id")
         if owner_id is None or owner_id == _int_attr(src, "task_id"):
             return f"{noun(src)} waits for its TaskGroup to finish"
         return f"{noun(src)} waits for the TaskGroup of {_owner(dst, nodes)} to finish"
-    if s == "task" and d == "future":
+    if s == TASK and d == FUTURE:
         return f"{noun(src)} awaits {noun(dst)}"
-    if s == "task" and d == "task":
+    if s == TASK and d == TASK:
         return f"{noun(src)} waits for {noun(dst)}"
-    if s == "future" and _attr(src, "label") == "TaskGroup":
+    if s == FUTURE and _attr(src, "label") == "TaskGroup":
         owner = _owner(src, nodes)
         group = f"TaskGroup of {owner}" if owner else "TaskGroup"
         return f"{group} waits for {'child ' if d == 'task' else ''}{noun(dst)}"
-    if s == "future" and _attr(src, "label") == "shield":
+    if s == FUTURE and _attr(src, "label") == "shield":
         return f"shield waits on {noun(dst)}"
-    if s == "future":
+    if s == FUTURE:
         return f"{noun(src)} waits on {noun(dst)}"
     return None
 
@@ -277,7 +287,7 @@ def explain_edge(src, dst, edge_attrs=None, nodes=None):
     if text is None:
         text = f"{noun(src)} needs {noun(dst)} to make progress"
     crosses = src.proc_key and dst.proc_key and src.proc_key != dst.proc_key
-    said_process = src.kind == "request" and dst.kind == "response"
+    said_process = src.kind == REQUEST and dst.kind == RESPONSE
     if crosses and not said_process:
         text += f" in process {process_name(dst)}"
     note = None
