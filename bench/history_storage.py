@@ -109,6 +109,20 @@ def tables():
         return cursor.fetchall()
 
 
+def index_sizes():
+    """[(index, bytes)] of the snapshot tables' indexes over 1 MB (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind = 'i'"
+            " AND pg_relation_size(c.oid) > 1000000 ORDER BY 2 DESC"
+        )
+        return cursor.fetchall()
+
+
 def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3600
     mode = sys.argv[2] if len(sys.argv) > 2 else "state"
@@ -155,6 +169,8 @@ def main():
             f"  {name:32} {size / 1e6:6.1f} MB: heap {heap / 1e6:6.1f}  indexes"
             f" {indexes / 1e6:6.1f}  toast {toast / 1e6:5.1f}  dead tuples {dead:,}"
         )
+    for name, size in index_sizes():
+        print(f"    index {name:40} {size / 1e6:6.1f} MB")
 
 
 if __name__ == "__main__":
