@@ -8,9 +8,10 @@ segments are what resolving a node's process without `process` probes).
 
 Prints, in one run: history.node_history (lineage + versions), the
 process resolution, the API with and without `process`, the strip's context
-alone, the inspector's node read, and the whole inspector page of the node
-in the newest capture with and without the strip, each the median of
-REPEAT (interleaved), and the page's ratio with/without.
+alone, its whole-history facts fragment (loaded after the page), the
+inspector's node read, and the whole inspector page of the node in the
+newest capture with and without the strip, each the median of REPEAT
+(interleaved), and the page's ratio with/without.
 """
 
 import random
@@ -92,6 +93,7 @@ def main(captures=600, others=100):
         return queries.node_detail(scope, node_id)
 
     node = detail().node
+    facts_url = inspector._history_strip(node)["facts_url"]
 
     def page_without_strip():
         # The page as before the strip, in the same run: its context is None.
@@ -108,6 +110,7 @@ def main(captures=600, others=100):
         ("API, process resolved", lambda: client.get(f"/api/v1/history?node={node_id}")),
         ("the strip's context (inspector._history_strip)", lambda: inspector._history_strip(node)),
         ("queries.node_detail (the page's read before the strip)", detail),
+        ("the strip's facts fragment (loaded after the page)", lambda: client.get(facts_url)),
         ("inspector page, strip included", lambda: client.get(page_url)),
         ("inspector page, strip left out", page_without_strip),
     ]

@@ -5,6 +5,7 @@ history is a handful of versions, each valid over a range of captures, not
 one row per capture:
 
     lineage("svc-1")                  -> [Capture], oldest first
+    recent("svc-1", up_to, 60)        -> the last 60 of them (the strip)
     node_versions("svc-1", ["task:svc-1:7"])
         -> {"task:svc-1:7": [Version], oldest first}
     timeline(lineage, versions)       -> [(Capture, Version | None)], per capture
@@ -61,6 +62,17 @@ def lineage(proc_key, up_to=None):
         qs = qs.filter(id__lte=up_to)
     rows = qs.order_by("id").values_list("id", "snapshot_id", "segment_id", "captured_at_ns")
     return [Capture(*row) for row in rows]
+
+
+def recent(proc_key, up_to, n):
+    """The last `n` captures of lineage(proc_key, up_to), oldest first: one
+    query whose cost does not grow with the history (the inspector's strip
+    shows these; the whole history's facts load apart)."""
+    qs = ProcessSnapshot.objects.filter(
+        proc_key=proc_key, status__in=HAS_DATA, segment_id__isnull=False, id__lte=up_to
+    )
+    rows = qs.order_by("-id").values_list("id", "snapshot_id", "segment_id", "captured_at_ns")[:n]
+    return [Capture(*row) for row in reversed(rows)]
 
 
 def node_versions(captures, node_ids):

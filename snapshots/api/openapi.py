@@ -690,8 +690,22 @@ SCHEMAS = {
                             "first of the newest run of captures that have the node in "
                             "state class `waiting`, or the start its pending traces give "
                             "when that is earlier (and after the capture before the run); "
-                            "null when the newest capture does not have it waiting",
+                            "null when the newest capture does not have it waiting. The "
+                            "inspector labels it 'waiting since'",
                         }
+                    ),
+                    "no_progress_since_ns": _nullable(
+                        {
+                            "type": "integer",
+                            "description": "What the overview's 'Stuck across snapshots' "
+                            "says of the node: the time of the oldest capture of the newest "
+                            "run in which it stayed waiting with its state and attrs "
+                            "unchanged and no wake of it; never before stuck_since_ns' "
+                            "capture. Null when not waiting",
+                        }
+                    ),
+                    "no_progress_since_snapshot_id": _nullable(
+                        {"type": "integer", "description": "The snapshot of that capture"}
                     ),
                     "captures": {
                         "type": "array",
@@ -705,6 +719,8 @@ SCHEMAS = {
                     "proc_key",
                     "first_seen_snapshot_id",
                     "stuck_since_ns",
+                    "no_progress_since_ns",
+                    "no_progress_since_snapshot_id",
                     "captures",
                 ],
             ),

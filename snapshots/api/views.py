@@ -12,8 +12,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from snapshots import history, queries
 from snapshots.api import openapi
+from snapshots.cycles import stuck
 from snapshots.diffs import diff as diffs
 from snapshots.ingest.validate import PROC_KEY_RE
+from snapshots.models import ProcessSnapshot
 from snapshots.queries import NodeNotFound, QueryError, ns_to_datetime
 from snapshots.scope import ScopeNotFound, resolve_scope
 
@@ -304,6 +306,10 @@ def node_history(request):
     if h is None:
         return json_error(404, f"no node {node_id!r} in process {proc_key!r}{where}", "node")
 
+    # The overview's "no progress since", from the same function, so the
+    # two places never disagree (docs/history.md#two-kinds-of-since).
+    shown = ProcessSnapshot.objects.filter(id=h.timeline[-1][0].id).first()
+    no_progress = stuck.no_progress_since(shown, node_id) if shown else None  # None: pruned
     newest_first = h.timeline[::-1]
     start = (page - 1) * per_page
     captures = [
@@ -322,6 +328,10 @@ def node_history(request):
             "proc_key": proc_key,
             "first_seen_snapshot_id": h.first_seen.snapshot_id,
             "stuck_since_ns": h.stuck_since_ns,
+            "no_progress_since_ns": no_progress.since_ns if no_progress else None,
+            "no_progress_since_snapshot_id": (
+                no_progress.first_snapshot_id if no_progress else None
+            ),
             "captures": captures,
             **_page_links(request, queries.Page([], len(newest_first), page, per_page)),
         }

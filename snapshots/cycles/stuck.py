@@ -106,9 +106,13 @@ WAITING = Q(kind="task", state_class="waiting") | (~Q(kind="task") & Q(needs_cou
 FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs", "last_waker")
 
 
-def _waiting(process_id):
-    """{node_id: row} of the waiting nodes of one capture."""
-    rows = versions.of(Node, process_id).filter(WAITING).values_list(*FIELDS)
+def _waiting(process_id, node_ids=None):
+    """{node_id: row} of the waiting nodes of one capture (of those in
+    `node_ids` when given)."""
+    rows = versions.of(Node, process_id).filter(WAITING)
+    if node_ids is not None:
+        rows = rows.filter(node_id__in=list(node_ids))
+    rows = rows.values_list(*FIELDS)
     return {r[0]: r for r in rows.iterator(chunk_size=5000)}
 
 
@@ -206,14 +210,15 @@ def _not_before(captures):
     return out
 
 
-def stuck_in_process(capture, k=DEFAULT_K):
-    """StuckNodes of one ProcessSnapshot, over its proc_key's whole stored
-    history: a bounded number of queries (the lineage, the waiting nodes,
-    their versions and wakes, a batch of nodes each), whatever its length."""
+def stuck_in_process(capture, k=DEFAULT_K, node_ids=None):
+    """StuckNodes of one ProcessSnapshot (among `node_ids` when given), over
+    its proc_key's whole stored history: a bounded number of queries (the
+    lineage, the waiting nodes, their versions and wakes, a batch of nodes
+    each), whatever its length."""
     captures = history.lineage(capture.proc_key, up_to=capture.id)
     if len(captures) < k or captures[-1].id != capture.id:
         return []
-    newest = _waiting(capture.id)
+    newest = _waiting(capture.id, node_ids)
     if not newest:
         return []
     fingerprints = {nid: _row_fingerprint(r) for nid, r in newest.items()}
@@ -274,6 +279,15 @@ def stuck_in_process(capture, k=DEFAULT_K):
             )
         )
     return out
+
+
+def no_progress_since(capture, node_id):
+    """The node's StuckNode in this ProcessSnapshot however short its streak
+    (one capture is a streak of 1), or None when it is not waiting there:
+    what the overview's table says of it, for the inspector and the history
+    API ("no progress since"; docs/history.md#two-kinds-of-since)."""
+    found = stuck_in_process(capture, k=1, node_ids=[node_id])
+    return found[0] if found else None
 
 
 def stuck_nodes(scope, k=DEFAULT_K, limit=LIMIT):

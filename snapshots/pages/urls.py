@@ -29,5 +29,10 @@ urlpatterns = [
     # For node ids with a "." or ".." path segment, which browsers would
     # resolve away in the path form (templatetags.peeps.node_url picks).
     path("snapshots/<str:scope>/node/", inspector.node_by_query, name="node_query"),
+    path(
+        "snapshots/<str:scope>/node-history/",
+        inspector.node_history_facts,
+        name="node_history_facts",
+    ),
     path("snapshots/<str:scope>/nodes/<path:node_id>/", inspector.node, name="node"),
 ]

@@ -5,6 +5,8 @@ waits, disappears, comes back, and waits again."""
 import html
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from openapi_schema_validator import OAS31Validator
 
 from snapshots.api.openapi import document
@@ -235,6 +237,12 @@ def strip(body):
     return body[start : body.index("</section>", start)]
 
 
+def facts(client, body):
+    """The strip's whole-history facts: the fragment it loads after the page."""
+    url = html.unescape(body.split('hx-get="', 1)[1].split('"', 1)[0])
+    return page(client, url)
+
+
 def test_the_inspector_shows_a_cell_per_capture_up_to_the_shown_one(client, script):
     body = strip(page(client, f"/snapshots/{script[7]}/nodes/{N}/"))
     cells = body.split('class="cell ')[1:]
@@ -254,8 +262,10 @@ def test_the_inspector_shows_a_cell_per_capture_up_to_the_shown_one(client, scri
     assert f'href="/snapshots/{script[3]}/nodes/{N}/"' in cells[3]
     assert f'href="/snapshots/{script[5]}/"' in cells[5]
     assert 'title="2025-11-22 00:40:03.000 UTC · pending"' in cells[3]
-    assert "stuck since" in body and "(500ms)" in body
-    assert f'href="/snapshots/{script[1]}/nodes/{N}/">snapshot {script[1]}</a>' in body
+    more = facts(client, body)
+    assert "waiting since" in more and "(500ms)" in more
+    assert f'href="/snapshots/{script[1]}/nodes/{N}/">snapshot {script[1]}</a>' in more
+    assert "8 captures stored" in more
 
 
 def test_the_strip_is_the_last_60_captures_and_says_nothing_stuck_when_running(client, db):
@@ -265,8 +275,9 @@ def test_the_strip_is_the_last_60_captures_and_says_nothing_stuck_when_running(c
     assert cells.count('class="cell ') == 60
     assert f'href="/snapshots/{ids[1]}/nodes/{N}/"' in cells
     assert f'href="/snapshots/{ids[0]}/nodes/{N}/"' not in cells
-    assert f'First seen in <a href="/snapshots/{ids[0]}/nodes/{N}/">' in body
-    assert "stuck since" not in body
+    more = facts(client, body)
+    assert f'First seen in <a href="/snapshots/{ids[0]}/nodes/{N}/">' in more
+    assert "waiting since" not in more and "61 captures stored" in more
     # On the live view, the strip ends at the process's newest capture.
     live = strip(page(client, f"/snapshots/live/nodes/{N}/"))
     assert f'href="/snapshots/{ids[-1]}/nodes/{N}/"' in live
@@ -282,3 +293,33 @@ def test_hostile_ids_and_states_are_escaped_in_the_strip(client, db):
     for marker in RAW_MARKERS:
         assert marker not in body
     assert html.escape(SCRIPT) in body  # the state, in the cell's title
+    more = facts(client, body)
+    for marker in RAW_MARKERS:
+        assert marker not in more
+
+
+def test_the_strip_reads_only_its_captures(client, db):
+    """The page reads the last 60 captures, not the whole lineage: its queries
+    do not see the oldest capture's id; the fragment reads them all."""
+    ids = play(client, [("running", None)] * 65)
+    with CaptureQueriesContext(connection) as read:
+        body = page(client, f"/snapshots/{ids[-1]}/nodes/{N}/")
+    # The reads of a process's captures by proc_key (the lineage's).
+    lineage = [
+        q["sql"]
+        for q in read.captured_queries
+        if '"snapshots_processsnapshot"."proc_key" =' in q["sql"] and '"status" IN' in q["sql"]
+    ]
+    assert len(lineage) == 1 and "LIMIT 60" in lineage[0], lineage
+    assert strip(body).count('class="cell ') == 60
+
+
+def test_the_facts_fragment_refuses_a_bad_capture_and_404s_another_scope(client, script):
+    bad = client.get(f"/snapshots/{script[7]}/node-history/", {"id": N, "capture": "x"})
+    assert bad.status_code == 400 and b"capture" in bad.content
+    other = page(client, f"/snapshots/{script[6]}/nodes/{N}/")
+    url = html.unescape(other.split('hx-get="', 1)[1].split('"', 1)[0])
+    capture = url.rsplit("capture=", 1)[1]
+    # A capture that is not in the snapshot asked for is not found there.
+    response = client.get(f"/snapshots/{script[7]}/node-history/", {"id": N, "capture": capture})
+    assert response.status_code == 404

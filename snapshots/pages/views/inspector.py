@@ -1,15 +1,21 @@
 """The node inspector and the plain-text download of pending traces."""
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.text import slugify
 
 from snapshots import history, queries
+from snapshots.cycles import stuck
 from snapshots.models import ProcessSnapshot
 from snapshots.pages import integrations, kinds
+from snapshots.pages.formatting import format_ns_datetime
 from snapshots.pages.traces import readable_attrs, trace_as_text
 from snapshots.pages.views.common import render_page, scoped_page
+from snapshots.queries import QueryError
 from snapshots.scope import HAS_DATA
 from snapshots.templatetags.peeps import css_state, node_path
 
@@ -63,14 +69,14 @@ def _node(request, node_id):
 
 def _history_strip(n):
     """The node's state in the last STRIP_CAPTURES captures of its process up
-    to the shown one, a cell each, and the history's first seen and stuck
-    since: the read of the history API (history.node_history), whose cost
-    does not grow with the node count."""
-    h = history.node_history(n.node_id, n.proc_key, up_to=n.process_id)
-    if h is None:  # retention removed the capture since node_detail read it
-        return None
+    to the shown one, a cell each. Two queries whatever the history's
+    length; the whole history's facts (first seen, waiting since) are a
+    fragment the page loads after (node_history_facts), so the page's cost
+    does not grow with the hours retention keeps."""
+    captures = history.recent(n.proc_key, n.process_id, STRIP_CAPTURES)
+    versions = history.node_versions(captures, [n.node_id])[n.node_id]
     cells = []
-    for capture, version in h.timeline[-STRIP_CAPTURES:]:
+    for capture, version in history.timeline(captures, versions):
         if version is None:  # the capture has no such node: link the capture
             cls, state = "absent", "absent"
             url = reverse("pages:overview", args=[capture.snapshot_id])
@@ -84,19 +90,51 @@ def _history_strip(n):
         cells.append(
             {
                 "cls": cls,
-                "state": state,
-                "at_ns": capture.captured_at_ns,
+                # Formatted here, once: the template's filters per cell cost
+                # more than the two queries.
+                "title": f"{format_ns_datetime(capture.captured_at_ns)} · {state}",
                 "url": url,
                 "current": capture.id == n.process_id,
             }
         )
-    return {
-        "cells": cells,
-        "total": len(h.timeline),
-        "first_seen": h.first_seen,
-        "first_seen_url": node_path(h.first_seen.snapshot_id, n.node_id),
-        "stuck_since_ns": h.stuck_since_ns,
+    facts_url = reverse("pages:node_history_facts", args=[n.process.snapshot_id])
+    query = urlencode({"id": n.node_id, "capture": n.process_id})
+    return {"cells": cells, "facts_url": f"{facts_url}?{query}"}
+
+
+@scoped_page
+def node_history_facts(request):
+    """?id=<node id>&capture=<process capture id>: the facts of the node's
+    whole history up to that capture (first seen, waiting since, no
+    progress since, how many captures), the fragment the inspector's strip
+    loads after the page."""
+    node_id = request.GET.get("id") or ""
+    capture_id = request.GET.get("capture") or ""
+    if not (capture_id.isascii() and capture_id.isdigit()):
+        return render(
+            request,
+            "pages/bad_request.html",
+            {"error": QueryError("capture", "capture must be a process capture id")},
+            status=400,
+        )
+    h = capture = None
+    if int(capture_id) in request.snapshot_scope.process_ids:
+        # None when retention just removed it.
+        capture = ProcessSnapshot.objects.filter(id=int(capture_id)).first()
+    if capture is not None:
+        h = history.node_history(node_id, capture.proc_key, up_to=capture.id)
+    if h is None:
+        raise Http404(f"No node {node_id!r} in that capture.")
+    context = {
+        "h": h,
+        # The overview's "Stuck across snapshots" figure for this node, from
+        # the same function: two different "since" times, named apart.
+        "no_progress": stuck.no_progress_since(capture, node_id),
+        "node_id": node_id,
+        "shown": h.timeline[-1][0],
+        "first_seen_url": node_path(h.first_seen.snapshot_id, node_id),
     }
+    return render(request, "pages/_node_history_facts.html", context)
 
 
 def _left_live_view(request, node_id):
