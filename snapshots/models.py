@@ -43,7 +43,10 @@ class Snapshot(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["created_at"], name="snapshot_created")]  # retention
+        indexes = [
+            models.Index(fields=["created_at"], name="snapshot_created"),  # retention
+            models.Index(fields=["captured_at_ns", "id"], name="snapshot_captured"),  # list ?at=
+        ]
         constraints = [
             # Only one pull in flight (live/pull.py): settles a race between
             # two requests, or two server processes, starting a pull at once.
@@ -107,6 +110,14 @@ class ProcessSnapshot(models.Model):
             models.Index(fields=["proc_key", "id"], name="proc_key_id"),  # lineage
             models.Index(fields=["segment_id", "id"], name="capture_segment"),  # retention
             models.Index(fields=["kept", "received_at"], name="capture_thinning"),  # retention
+            # the snapshot list's filters: by process name, and "has a cycle"
+            # (few captures have one: a partial index stays small)
+            models.Index(fields=["process"], name="capture_process"),
+            models.Index(
+                fields=["snapshot"],
+                condition=~models.Q(cycle_key__in=["", "?"]),
+                name="capture_with_cycle",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

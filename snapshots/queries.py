@@ -39,6 +39,7 @@ from snapshots import versions
 from snapshots.models import (
     CycleReport,
     Node,
+    ProcessHead,
     ProcessSnapshot,
     Snapshot,
 )
@@ -87,6 +88,7 @@ class Page:
     total: int
     page: int
     per_page: int
+    at_id: int | None = None  # snapshot_list: the snapshot `at` jumped to
 
     @property
     def num_pages(self):
@@ -190,15 +192,131 @@ class SnapshotRow:
     def task_count(self):
         return sum(self.state_counts.values())
 
+    @property
+    def quiet(self):
+        """Nothing changed in any of its captures since the previous capture
+        of the same process: no row added or ended (changed_rows 0; None
+        means there was no previous capture) and no landmark (a state-class
+        change, a cycle appearing or resolving). The list folds runs of
+        these into one row."""
+        return bool(self.processes) and all(
+            p.changed_rows == 0 and not p.landmark for p in self.processes
+        )
 
-def snapshot_list(page=1, per_page=DEFAULT_PER_PAGE):
-    """Snapshots newest first with their processes and task-state counts, in
-    four queries for any page size."""
+    @property
+    def has_local_cycle(self):
+        return any(p.cycle_key not in NO_CYCLE_KEYS for p in self.processes)
+
+
+# cycle_key values that say nothing about a cycle: none ("") or not looked
+# for ("?", a capture with too many edges; also every capture from before
+# migration 0003, whose key is "").
+NO_CYCLE_KEYS = ("", "?")
+MAX_PROCESS_CHARS = 128
+
+
+@dataclass
+class ListFilters:
+    """The snapshot list's filters (the page, the API and MCP share them)."""
+
+    process: str = ""  # a process name or a proc_key, exact
+    has_cycle: bool = False
+    at_ns: int | None = None  # jump to the newest snapshot captured at or before
+
+    @classmethod
+    def parse(cls, query):
+        """From request parameters; QueryError naming the bad one."""
+        process = (query.get("process") or "").strip()
+        refuse_nul("process", process)
+        if len(process) > MAX_PROCESS_CHARS:
+            raise QueryError("process", f"process must be at most {MAX_PROCESS_CHARS} characters")
+        has_cycle = (query.get("has_cycle") or "").strip().lower()
+        if has_cycle not in ("", "0", "1", "true", "false", "on"):
+            raise QueryError("has_cycle", "has_cycle must be 1 or 0")
+        return cls(
+            process=process,
+            has_cycle=has_cycle in ("1", "true", "on"),
+            at_ns=parse_time_ns("at", query.get("at")),
+        )
+
+    def params(self):
+        """The filters as query parameters (for links), without `at`."""
+        out = {}
+        if self.process:
+            out["process"] = self.process
+        if self.has_cycle:
+            out["has_cycle"] = "1"
+        return out
+
+
+def parse_time_ns(param, value):
+    """A time parameter: nanoseconds since the epoch (digits) or an ISO 8601
+    time, UTC unless it names its offset ("2026-12-05T10:30:00Z",
+    "2026-12-05 10:30:00.25"); None when absent."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    refuse_nul(param, value)
+    if value.isdigit() and len(value) <= 19:
+        return int(value)
+    try:
+        if len(value) > 64:
+            raise ValueError
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise QueryError(
+            param, f"{param} must be an ISO 8601 time in UTC (2026-12-05T10:30:00Z) or nanoseconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    # Whole microseconds to ns, without float rounding.
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+def _filtered_snapshots(filters):
+    qs = Snapshot.objects.all()
+    if filters.process:
+        # Process names and proc_keys are both indexed: a subquery, not a
+        # join, so a snapshot of several matching processes shows once.
+        qs = qs.filter(
+            id__in=ProcessSnapshot.objects.filter(
+                Q(proc_key=filters.process) | Q(process=filters.process)
+            ).values("snapshot_id")
+        )
+    if filters.has_cycle:
+        # "Has a cycle": one of its captures has a needs cycle within its own
+        # process (cycle_key, found at ingest; partial index), or the deadlock
+        # finder, when it has run for the snapshot, found a candidate (cycles
+        # across processes are only known that way).
+        local = ProcessSnapshot.objects.exclude(cycle_key__in=NO_CYCLE_KEYS).values("snapshot_id")
+        found = CycleReport.objects.filter(candidate_count__gt=0).values("snapshot_id")
+        qs = qs.filter(Q(id__in=local) | Q(id__in=found))
+    return qs
+
+
+def snapshot_list(page=1, per_page=DEFAULT_PER_PAGE, filters=None):
+    """Snapshots newest first (by id) with their processes and task-state
+    counts, in five queries for any page size. With `filters.at_ns` the page
+    is the one holding the newest matching snapshot captured at or before
+    that time (`Page.at_id` names it; None when there is none). A page past
+    the end is an empty page with the total, not an error."""
+    filters = filters or ListFilters()
     page, per_page = _check_page(page, per_page)
-    qs = Snapshot.objects.order_by("-id")
+    qs = _filtered_snapshots(filters)
+    at_id = None
+    if filters.at_ns is not None:
+        at_id = (
+            qs.filter(captured_at_ns__lte=filters.at_ns)
+            .order_by("-captured_at_ns", "-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        if at_id is not None:
+            page = qs.filter(id__gt=at_id).count() // per_page + 1
     total = qs.count()
     start = (page - 1) * per_page
-    snapshots = list(qs[start : start + per_page])
+    snapshots = list(qs.order_by("-id")[start : start + per_page])
     ids = [s.id for s in snapshots]
     by_snapshot = {i: [] for i in ids}
     processes = list(ProcessSnapshot.objects.filter(snapshot_id__in=ids).order_by("proc_key"))
@@ -219,7 +337,63 @@ def snapshot_list(page=1, per_page=DEFAULT_PER_PAGE):
         )
         for s in snapshots
     ]
-    return Page(items=rows, total=total, page=page, per_page=per_page)
+    return Page(items=rows, total=total, page=page, per_page=per_page, at_id=at_id)
+
+
+def known_processes(limit=500):
+    """[(process, proc_key)] of each proc_key's newest capture, by name,
+    for the list's process field (read from the heads, not the captures)."""
+    heads = ProcessHead.objects.values("capture_id")
+    return list(
+        ProcessSnapshot.objects.filter(id__in=heads)
+        .order_by("process", "proc_key")
+        .values_list("process", "proc_key")[:limit]
+    )
+
+
+FOLD_MIN_RUN = 3
+
+
+@dataclass
+class Fold:
+    """A run of consecutive quiet snapshots of a listing, shown as one row."""
+
+    rows: list  # SnapshotRow, in the listing's order (newest first)
+
+    @property
+    def count(self):
+        return len(self.rows)
+
+    @property
+    def newest(self):
+        return self.rows[0]
+
+    @property
+    def oldest(self):
+        return self.rows[-1]
+
+    @property
+    def cycle_throughout(self):
+        """A cycle present in the run (it did not change: quiet rows have no
+        landmark), so the folded row still says so."""
+        return any(r.has_local_cycle or r.cycle_candidates for r in self.rows)
+
+
+def fold(rows, min_run=FOLD_MIN_RUN):
+    """`rows` with each run of at least `min_run` consecutive quiet rows
+    replaced by a Fold. A landmark (a cycle appearing or resolving, a
+    state-class change) or any added or ended row is never quiet, so it is
+    never folded away."""
+    out, run = [], []
+    for row in [*rows, None]:
+        if row is not None and row.quiet:
+            run.append(row)
+            continue
+        out.extend([Fold(run)] if len(run) >= min_run else run)
+        run = []
+        if row is not None:
+            out.append(row)
+    return out
 
 
 # --- scope summary --------------------------------------------------------------

@@ -156,6 +156,16 @@ SCHEMAS = {
             "cycle_candidates": _nullable(
                 {"type": "integer", "description": "null until the cycle finder ran"}
             ),
+            "quiet": {
+                "type": "boolean",
+                "description": "Nothing changed in any of its captures since the previous "
+                "capture of the same process (no row added or ended, no landmark); the "
+                "list page folds runs of these.",
+            },
+            "local_cycle": {
+                "type": "boolean",
+                "description": "One of its captures has a needs cycle within its own process.",
+            },
         },
         required=["snapshot_id", "captured_at", "processes", "node_count", "edge_count"],
     ),
@@ -163,7 +173,16 @@ SCHEMAS = {
         "allOf": [
             _ref("Pagination"),
             _obj(
-                {"snapshots": {"type": "array", "items": _ref("SnapshotListItem")}},
+                {
+                    "snapshots": {"type": "array", "items": _ref("SnapshotListItem")},
+                    "at_snapshot_id": _nullable(
+                        {
+                            "type": "integer",
+                            "description": "With `at`: the snapshot it found (the page is "
+                            "the one holding it); null without `at` or when none is that old.",
+                        }
+                    ),
+                },
                 required=["snapshots"],
             ),
         ]
@@ -737,8 +756,35 @@ PATHS = {
         "get": {
             "operationId": "listSnapshots",
             "summary": "Snapshots, newest first",
-            "description": "Each with its processes, node/edge counts and task-state counts.",
-            "parameters": PAGE_PARAMS,
+            "description": "Each with its processes, node/edge counts and task-state counts. "
+            "Newest first by id; a page past the end answers an empty list with the total.",
+            "parameters": [
+                *PAGE_PARAMS,
+                {
+                    "name": "process",
+                    "in": "query",
+                    "description": "Only snapshots with a capture of this process: its name "
+                    "or its proc_key, exact.",
+                    "schema": {"type": "string", "maxLength": 128, "pattern": NO_NUL},
+                },
+                {
+                    "name": "has_cycle",
+                    "in": "query",
+                    "description": "1: only snapshots holding a needs cycle: one of its "
+                    "captures has a cycle within its own process (found at ingest), or the "
+                    "deadlock finder, where it has run, found a candidate.",
+                    "schema": {"enum": ["0", "1", "true", "false"]},
+                },
+                {
+                    "name": "at",
+                    "in": "query",
+                    "description": "Jump: the page is the one holding the newest matching "
+                    "snapshot captured at or before this time (`at_snapshot_id`); `page` is "
+                    "then ignored. An ISO 8601 time, UTC unless it names an offset, or Unix "
+                    "nanoseconds.",
+                    "schema": {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+                },
+            ],
             "responses": {
                 "200": _json(_ref("SnapshotList"), "A page of snapshots"),
                 "400": BAD_PARAM,

@@ -124,7 +124,8 @@ def _scope_id(scope):
 
 @read_view
 def snapshot_list(request):
-    page = queries.snapshot_list(request.GET.get("page"), request.GET.get("per_page"))
+    filters = queries.ListFilters.parse(request.GET)
+    page = queries.snapshot_list(request.GET.get("page"), request.GET.get("per_page"), filters)
     items = [
         {
             "snapshot_id": row.snapshot_id,
@@ -137,10 +138,16 @@ def snapshot_list(request):
             "edge_count": row.snapshot.edge_count,
             "task_states": row.state_counts,
             "cycle_candidates": row.cycle_candidates,
+            "quiet": row.quiet,
+            "local_cycle": row.has_local_cycle,
         }
         for row in page.items
     ]
-    return json_response({"snapshots": items, **_page_links(request, page)})
+    # After an ?at= jump the links page from where it landed, without `at`.
+    fixed = {"at": ""} if filters.at_ns is not None else {}
+    return json_response(
+        {"snapshots": items, "at_snapshot_id": page.at_id, **_page_links(request, page, **fixed)}
+    )
 
 
 @read_view

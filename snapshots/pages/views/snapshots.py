@@ -1,7 +1,8 @@
 """The snapshot list (home) and one snapshot's overview."""
 
 from django.conf import settings
-from django.http import Http404
+from django.http import HttpResponseRedirect
+from django.utils.http import urlencode
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
@@ -9,27 +10,59 @@ from snapshots import queries
 from snapshots.pages import integrations, kinds
 from snapshots.pages.views.common import render_fragment, render_page, scoped_page
 
+# A folded list reads more snapshots per page: in a fleet pushing every
+# second most of them fold away, and 25 would leave a page of one row.
+PER_PAGE = 25
+PER_PAGE_FOLDED = 100
+
 
 @require_safe
 @vary_on_headers("HX-Request")
 def home(request):
     context = home_context(request.GET)
-    return render_page(request, "pages/home.html", context, partial="snapshot-list")
+    jump = context.pop("jump", None)
+    if jump:
+        # ?at= becomes the page it lands on, so the pager and a reload
+        # page from there instead of jumping again.
+        return HttpResponseRedirect(jump)
+    response = render_page(request, "pages/home.html", context, partial="snapshot-list")
+    if context["error"]:
+        response.status_code = 400
+    return response
 
 
 def home_context(query):
-    try:
-        page = queries.snapshot_list(page=query.get("page"), per_page=25)
-    except queries.QueryError:
-        raise Http404("No such page of snapshots.") from None
-    rows = page.items
-    integrations.fill_cycle_counts(rows)
-    return {
+    folded = query.get("fold") != "0"
+    per_page = PER_PAGE_FOLDED if folded else PER_PAGE
+    context = {
         "active": "home",
-        "page": page,
-        "rows": rows,
+        "folded": folded,
         "live_window_s": settings.PEEPSWEB_LIVE_WINDOW_S,
+        "known_processes": queries.known_processes(),
+        "fold_min_run": queries.FOLD_MIN_RUN,
+        "error": None,
+        "filters": queries.ListFilters(),
+        "rows": [],
+        "page": None,
     }
+    try:
+        filters = context["filters"] = queries.ListFilters.parse(query)
+        page = queries.snapshot_list(query.get("page"), per_page, filters)
+    except queries.QueryError as e:
+        context["error"] = e
+        return context
+    if filters.at_ns is not None and page.at_id is not None:
+        params = {**filters.params(), "page": page.page}
+        if not folded:
+            params["fold"] = "0"
+        context["jump"] = f"?{urlencode(params)}#snapshot-{page.at_id}"
+        return context
+    rows = queries.fold(page.items) if folded else page.items
+    # The cycle finder runs for shown rows only; a fold says whether a cycle
+    # of its own process was there all along (cycle_key) without it.
+    integrations.fill_cycle_counts([r for r in rows if isinstance(r, queries.SnapshotRow)])
+    context.update(page=page, rows=rows, at_missed=filters.at_ns is not None)
+    return context
 
 
 def home_fragment(query):

@@ -1,0 +1,118 @@
+"""The snapshot list for a pushing fleet (issue 13 item 4): filters by process
+and "has a cycle", a jump to a time, folded runs of captures without change,
+empty states. Captures go through the real ingest."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from snapshots import queries
+from tests.history.conftest import BASE_NS, LOCK, LOCK_NODE, T1, T2, S, post, task
+
+CALM = ([task(1, "pending"), task(2, "running"), LOCK_NODE], [(T1, LOCK)])
+# worker2 waits on the lock and the lock needs worker2: a cycle (a landmark).
+STUCK = ([task(1, "pending"), task(2, "pending"), LOCK_NODE], [(T2, LOCK), (LOCK, T2)])
+
+
+@pytest.fixture
+def fleet(client, db):
+    """svc-1: a first capture, 5 without change, a cycle appearing, 4 more
+    without change (the cycle still there); other-1 (process "other") 2
+    captures in between. -> {name: [snapshot ids]}, oldest first."""
+    at = iter(BASE_NS + i * S for i in range(100))
+    ids = {"calm": [], "stuck": [], "other": []}
+    for _ in range(6):
+        ids["calm"].append(post(client, *CALM, next(at)))
+    other = [task(1, "running", "other-1")]
+    for _ in range(2):
+        ids["other"].append(post(client, other, [], next(at), proc_key="other-1", process="other"))
+    for _ in range(5):
+        ids["stuck"].append(post(client, *STUCK, next(at)))
+    return ids
+
+
+def row_ids(html):
+    return [int(part.split('"')[0]) for part in html.split('<tr id="snapshot-')[1:]]
+
+
+def test_runs_without_change_fold_into_one_row_and_landmarks_stay(client, fleet):
+    html = client.get("/").content.decode()
+    stuck, calm, other = fleet["stuck"], fleet["calm"], fleet["other"]
+    # Newest first: 4 quiet stuck captures fold (cycle unchanged), the
+    # capture where the cycle appeared stays, the other process's 2 (its
+    # first one is not quiet: nothing to compare with), 5 quiet calm ones
+    # fold, the first capture stays.
+    assert row_ids(html) == [stuck[0], other[1], other[0], calm[0]]
+    assert html.count("5 captures, no change") == 1
+    assert html.count("4 captures, no change") == 1
+    assert "cycle, unchanged" in html
+    # Unfolded, every capture is a row.
+    unfolded = client.get("/?fold=0").content.decode()
+    assert sorted(row_ids(unfolded)) == sorted(sum(fleet.values(), []))
+
+
+def test_two_quiet_captures_do_not_fold(client, db):
+    for i in range(3):
+        post(client, *CALM, BASE_NS + i * S)
+    html = client.get("/").content.decode()
+    assert len(row_ids(html)) == 3
+    assert "captures, no change" not in html
+
+
+def test_filter_by_process_key_or_name(client, fleet):
+    by_key = client.get("/?process=other-1&fold=0").content.decode()
+    assert row_ids(by_key) == fleet["other"][::-1]
+    by_name = client.get("/api/v1/snapshots?process=other").json()
+    assert [s["snapshot_id"] for s in by_name["snapshots"]] == fleet["other"][::-1]
+    assert by_name["total"] == 2
+
+
+def test_has_a_cycle_keeps_the_snapshots_holding_one(client, fleet):
+    body = client.get("/api/v1/snapshots?has_cycle=1").json()
+    assert [s["snapshot_id"] for s in body["snapshots"]] == fleet["stuck"][::-1]
+    assert all(s["local_cycle"] for s in body["snapshots"])
+    html = client.get("/?has_cycle=1&fold=0").content.decode()
+    assert row_ids(html) == fleet["stuck"][::-1]
+
+
+def test_at_jumps_to_the_page_of_the_newest_snapshot_at_or_before(client, fleet):
+    calm = fleet["calm"]
+    at_ns = BASE_NS + 3 * S + S // 2  # between the 4th and 5th calm capture
+    page = queries.snapshot_list(1, 2, queries.ListFilters(at_ns=at_ns))
+    assert page.at_id == calm[3]
+    assert calm[3] in [r.snapshot_id for r in page.items]
+    # The same time as ISO 8601 UTC, on the page: a redirect to that page.
+    iso = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    response = client.get(f"/?fold=0&process=svc-1&at={iso}")
+    assert response.status_code == 302
+    assert response["Location"] == f"?process=svc-1&page=1&fold=0#snapshot-{calm[3]}"
+    body = client.get(f"/api/v1/snapshots?per_page=2&at={at_ns}").json()
+    assert body["at_snapshot_id"] == calm[3]
+    assert calm[3] in [s["snapshot_id"] for s in body["snapshots"]]
+    assert f"at={at_ns}" not in body["next"]  # the next page pages on, it does not jump back
+
+
+def test_at_before_everything_says_so(client, fleet):
+    html = client.get(f"/?at={BASE_NS - S}").content.decode()
+    assert "No snapshot was captured at or before that time" in html
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-01T00:00:00Z", "12:00"])
+def test_a_bad_at_is_a_message_on_the_page_and_a_400_naming_it(client, db, value):
+    response = client.get("/", {"at": value})
+    assert response.status_code == 400
+    assert "Bad parameter <code>at</code>" in response.content.decode()
+    api = client.get("/api/v1/snapshots", {"at": value})
+    assert api.status_code == 400
+    assert api.json()["path"] == "at"
+    assert "ISO 8601" in api.json()["error"]
+
+
+def test_a_page_past_the_end_and_an_empty_filter_are_empty_states(client, fleet):
+    response = client.get("/?page=999")
+    assert response.status_code == 200
+    assert "There is no page 999" in response.content.decode()
+    empty = client.get("/?process=nobody").content.decode()
+    assert "No snapshot matches these filters" in empty
+    body = client.get("/api/v1/snapshots?page=999").json()
+    assert body["snapshots"] == [] and body["total"] == 13 and body["page"] == 999
