@@ -377,6 +377,14 @@ class CycleReport(models.Model):
     # as text).
     result_json = models.TextField(default="{}")
 
+    class Meta:
+        indexes = [
+            # the snapshot list's "has a cycle" (few reports find one)
+            models.Index(
+                fields=["snapshot"], condition=models.Q(candidate_count__gt=0), name="report_found"
+            ),
+        ]
+
     def __str__(self):
         return f"cycles of snapshot {self.snapshot_id}"
 

@@ -156,8 +156,10 @@ def trace_json(trace, frames=MAX_FRAMES):
 # --- tools: each one's sync half reads and writes the answer in a thread ---------
 
 
-def _list_snapshots(limit, page):
-    result = queries.snapshot_list(page, limit)
+def _list_snapshots(limit, page, process="", has_cycle=False, at=""):
+    query = {"process": process, "has_cycle": "1" if has_cycle else "", "at": at}
+    filters = queries.ListFilters.parse(query)
+    result = queries.snapshot_list(page, limit, filters)
     integrations.fill_cycle_counts(result.items)  # as the snapshot list page does
     first = (result.page - 1) * result.per_page + 1
     lines = [
@@ -206,10 +208,22 @@ def _list_snapshots(limit, page):
 async def list_snapshots(
     limit: limit_arg(100, "snapshots per page") = 20,
     page: Annotated[int, Field(ge=1, le=queries.MAX_PAGE, description="page number, from 1")] = 1,
+    process: Annotated[
+        str, Field(max_length=128, description="only snapshots of this process (name or proc_key)")
+    ] = "",
+    has_cycle: Annotated[bool, Field(description="only snapshots holding a needs cycle")] = False,
+    at: Annotated[
+        str,
+        Field(
+            max_length=64,
+            description="the page holding the newest snapshot captured at or before this "
+            "time (ISO 8601 UTC or Unix ns); page is then ignored",
+        ),
+    ] = "",
 ) -> CallToolResult:
     """The stored snapshots, newest first: each one's processes, node and edge
     counts, task states and number of deadlock candidates."""
-    return await read(_list_snapshots, limit, page)
+    return await read(_list_snapshots, limit, page, process, has_cycle, at)
 
 
 def _candidate_json(result, candidate):

@@ -1,6 +1,6 @@
 """Indexes for the snapshot list's filters (issue 13 item 4): captures by process
 name, captures with a cycle of their own (partial: few have one), snapshots by
-capture time for ?at=."""
+capture time for ?at=, cycle reports that found a candidate (partial)."""
 
 from django.db import migrations, models
 
@@ -11,6 +11,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddIndex(
+            model_name="cyclereport",
+            index=models.Index(
+                condition=models.Q(("candidate_count__gt", 0)),
+                fields=["snapshot"],
+                name="report_found",
+            ),
+        ),
         migrations.AddIndex(
             model_name="processsnapshot",
             index=models.Index(fields=["process"], name="capture_process"),

@@ -116,3 +116,16 @@ def test_a_page_past_the_end_and_an_empty_filter_are_empty_states(client, fleet)
     assert "No snapshot matches these filters" in empty
     body = client.get("/api/v1/snapshots?page=999").json()
     assert body["snapshots"] == [] and body["total"] == 13 and body["page"] == 999
+
+
+def test_the_mcp_tool_takes_the_same_filters(fleet):
+    from snapshots.mcp import server
+
+    result = server._list_snapshots(20, 1, process="other-1")
+    assert [s["snapshot_id"] for s in result.structured_content["snapshots"]] == fleet["other"][
+        ::-1
+    ]
+    result = server._list_snapshots(20, 1, has_cycle=True)
+    assert [s["snapshot_id"] for s in result.structured_content["snapshots"]] == fleet["stuck"][
+        ::-1
+    ]
