@@ -412,6 +412,12 @@ SCHEMAS = {
                 "description": "True when the look back stopped at its bound rather than at "
                 "a capture without the cycle: it may be older (present_for_ns is a minimum)",
             },
+            "first_seen_oldest_stored": {
+                "type": "boolean",
+                "description": "True when first seen is the oldest capture still stored of a "
+                "process of the cycle: retention may have removed older captures that had "
+                "it too (or the process began with it)",
+            },
         },
         required=["members", "cycle", "edges", "cross_process", "severity", "score"],
     ),

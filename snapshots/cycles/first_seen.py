@@ -10,6 +10,10 @@ Each candidate's JSON gets
     present_for_ns           the shown captures' time minus first_seen_ns
     first_seen_capped        true when the walk stopped at its bound, not at a
                              capture without the cycle: it may be older ("≥")
+    first_seen_oldest_stored true when the run reaches back to the oldest
+                             capture still stored of a process: retention
+                             may have removed older ones that had it too
+                             (or the process began with it)
 
 *Present* in a set of captures (one per process of the candidate) means:
 every member is a node there and the members are strongly connected by the
@@ -194,7 +198,8 @@ def read_rows(walks):
 
 def walk_back(walk, budget):
     """(Step that begins the run, capped, the shown captures' time, checks
-    used), checking the members at most `budget` times."""
+    used, whether the step is its process's oldest stored capture),
+    checking the members at most `budget` times."""
     lineages = walk.lineages
     pos = dict.fromkeys(lineages, 0)
     times = [steps[0].captured_at_ns for steps in lineages.values()]
@@ -207,7 +212,8 @@ def walk_back(walk, budget):
         newer = steps[i]
         if i + 1 == len(steps):
             # The oldest capture read: the oldest stored, or the walk's bound.
-            return newer, len(steps) == WALK, shown_ns, used
+            capped = len(steps) == WALK
+            return newer, capped, shown_ns, used, not capped
         older = steps[i + 1]
         pos[key] = i + 1
         if not walk.cross and newer.cycle_key == older.cycle_key not in UNSETTLED:
@@ -215,10 +221,10 @@ def walk_back(walk, budget):
         if not walk.changed(newer, older):
             continue
         if used == budget:
-            return newer, True, shown_ns, used
+            return newer, True, shown_ns, used, False
         used += 1
         if not walk.present({k: lineages[k][pos[k]] for k in lineages}):
-            return newer, False, shown_ns, used
+            return newer, False, shown_ns, used, False
 
 
 def annotate(scope, candidates, as_json):
@@ -239,10 +245,10 @@ def annotate(scope, candidates, as_json):
     read_rows([w for w in walks if w.lineages and not w.settled_by_keys()])
     checks_left = SCOPE_CHECKS
     for walk, out in zip(walks, as_json, strict=True):
-        step, capped, shown_ns = None, True, None
+        step, capped, shown_ns, oldest = None, True, None, False
         if walk.lineages:
             budget = min(CHECKS, checks_left)
-            step, capped, shown_ns, used = walk_back(walk, budget)
+            step, capped, shown_ns, used, oldest = walk_back(walk, budget)
             checks_left -= used
         first_ns = step.captured_at_ns if step else None
         out["first_seen_ns"] = first_ns
@@ -251,3 +257,4 @@ def annotate(scope, candidates, as_json):
             shown_ns - first_ns if shown_ns is not None and first_ns is not None else None
         )
         out["first_seen_capped"] = capped
+        out["first_seen_oldest_stored"] = oldest

@@ -108,6 +108,31 @@ def participant_chains(result, candidate):
     return chains
 
 
+def first_seen_line(candidate):
+    """ "first seen <time> (snapshot N), present for <duration>", saying when
+    that is a minimum: the look back stopped at its bound, or reached the
+    oldest capture retention kept (first_seen.py). None for a result cached
+    before first seen existed."""
+    if "first_seen_ns" not in candidate:
+        return None
+    if candidate["first_seen_ns"] is None:
+        return "first seen: unknown (no capture time)"
+    capped = candidate.get("first_seen_capped")
+    at = fmt_time_ns(candidate["first_seen_ns"])
+    sid = candidate.get("first_seen_snapshot_id")
+    text = f"first seen {'at or before ' if capped else ''}{at}"
+    text += f" (snapshot {sid})" if sid is not None else ""
+    present = candidate.get("present_for_ns")
+    if present is not None:
+        duration = fmt_duration_ns(present) if present else "0 s"  # "unknown" is for 0 waits
+        text += f", present for {'at least ' if capped else ''}{duration}"
+    if capped:
+        text += " (the look back stopped at its bound)"
+    elif candidate.get("first_seen_oldest_stored"):
+        text += " (the oldest stored capture: retention may have pruned older ones)"
+    return text
+
+
 def render_candidate(result, index, total, candidate):
     out = []
     out.append(
@@ -130,6 +155,9 @@ def render_candidate(result, index, total, candidate):
         f"{candidate['blocked_task_count']} task(s) blocked; "
         f"longest wait {fmt_duration_ns(candidate['worst_wait_ns'])}"
     )
+    first_seen = first_seen_line(candidate)
+    if first_seen:
+        out.append(f"  {first_seen}")
     if candidate.get("confidence_reason"):
         out.append(f"  not certain: {clean(candidate['confidence_reason'])}")
     others = candidate["members"][len(candidate["cycle"]) :]

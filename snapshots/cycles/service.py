@@ -22,7 +22,8 @@ The stored result (CycleReport.result, JSON text):
     {"version": VERSION,
      "candidates": [contract candidate objects, worst first, each with
                     first_seen_ns, first_seen_snapshot_id, present_for_ns and
-                    first_seen_capped (first_seen.py)],
+                    first_seen_capped, first_seen_oldest_stored
+                    (first_seen.py)],
      "truncated_from": 0 | number of cyclic components when over the cap,
      "details": [{"blocked_tasks": [task ids, the first few],
                   "component_edges": [[src, dst], ...] or None}], one per
@@ -52,7 +53,8 @@ from snapshots.models import CycleReport, Edge, Node, PendingTrace, Snapshot
 # 2: sentences for queue, event, condition and TaskGroup/shield edges (explain.py).
 # 3: "details" (blocked tasks named, small components' edges) and their nodes.
 # 4: candidates say since when they are there (first_seen.py).
-VERSION = 4
+# 5: and whether that is the oldest stored capture (first_seen_oldest_stored).
+VERSION = 5
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8

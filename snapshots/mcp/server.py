@@ -226,6 +226,15 @@ async def list_snapshots(
     return await read(_list_snapshots, limit, page, process, has_cycle, at)
 
 
+FIRST_SEEN_KEYS = (
+    "first_seen_ns",
+    "first_seen_snapshot_id",
+    "present_for_ns",
+    "first_seen_capped",
+    "first_seen_oldest_stored",
+)
+
+
 def _candidate_json(result, candidate):
     nodes = result.get("nodes", {})
     traces = {}
@@ -242,6 +251,9 @@ def _candidate_json(result, candidate):
         "blocked_task_count": candidate["blocked_task_count"],
         "worst_wait_ns": candidate["worst_wait_ns"],
         "cross_process": candidate["cross_process"],
+        # Since when it is there (cycles/first_seen.py): the report's
+        # "first seen" line, as numbers.
+        **{key: candidate.get(key) for key in FIRST_SEEN_KEYS},
         "cycle_length": len(candidate["cycle"]),
         "member_count": len(candidate["members"]),
         # The cycle's edges in order, each with its sentence; members past

@@ -10,6 +10,7 @@ CANDIDATE_KEYS = {
     "members", "cycle", "edges", "cross_process", "severity", "score", "worst_wait_ns",
     "blocked_task_count", "confidence", "confidence_reason",
     "first_seen_ns", "first_seen_snapshot_id", "present_for_ns", "first_seen_capped",
+    "first_seen_oldest_stored",
 }  # fmt: skip
 
 

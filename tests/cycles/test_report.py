@@ -4,6 +4,7 @@ Regenerate after an intended change with PEEPSWEB_UPDATE_GOLDEN=1 and review
 the diff."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def check_golden(name, text):
+    # Snapshot ids depend on the database: "first seen ... (snapshot <ID>)".
+    text = re.sub(r"\(snapshot \d+\)", "(snapshot <ID>)", text)
     path = GOLDEN / name
     if os.environ.get("PEEPSWEB_UPDATE_GOLDEN") == "1":
         path.write_text(text)
