@@ -17,6 +17,8 @@ Every error names the offending field (`nodes[3].id`); limit violations are
 413, anything else 400.
 """
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -84,6 +86,139 @@ class OrjsonCodec:
     render = staticmethod(_render)
     lazy = Raw
     load_element = staticmethod(load_element)
+
+
+class Checked:
+    """What passed the contract's check in each process's latest capture, by
+    the exact bytes of its JSON element: {proc_key: (limits, {bytes: result})}.
+    Bounded, least recently used first out, by PEEPSWEB_HEAD_CACHE_ROWS / 2
+    elements each (the digests' cache, versions.HEADS, takes the same
+    setting): 100 processes of 2,000 nodes and 2,000 edges fit, about
+    200 MB (a node about 0.7 KB, an edge 0.3 KB)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()  # ingests run in threads of one server process
+        self.entries = OrderedDict()
+        self.size = 0
+
+    def get(self, proc_key, limits):
+        with self.lock:
+            entry = self.entries.get(proc_key)
+            if entry is None or entry[0] != limits:
+                return {}
+            self.entries.move_to_end(proc_key)
+            return entry[1]
+
+    def put(self, proc_key, limits, checked):
+        bound = settings.PEEPSWEB_HEAD_CACHE_ROWS // 2
+        with self.lock:
+            old = self.entries.pop(proc_key, None)
+            if old is not None:
+                self.size -= len(old[1])
+            if len(checked) > bound:
+                return
+            self.entries[proc_key] = (limits, checked)
+            self.size += len(checked)
+            while self.size > bound:
+                _, (_, dropped) = self.entries.popitem(last=False)
+                self.size -= len(dropped)
+
+    def clear(self):
+        with self.lock:
+            self.entries.clear()
+            self.size = 0
+
+
+CHECKED_NODES = Checked()
+CHECKED_EDGES = Checked()  # {bytes: (src, dst, attrs, attrs_text)} of local edges
+# Edges are compared only in bodies up to this many: a bigger body's edge
+# elements are dropped as they are checked (memory), so they could not be
+# checked again from the start for the contract's own error.
+REMEMBER_EDGES_MAX = 20_000
+
+
+class ServerRules(Rules):
+    """The contract's Rules, minus the work for nodes and edges a process sent before.
+
+    A pushing process resends mostly the same nodes. Checking a node is a
+    function of its JSON element's bytes, the proc_key, the limits, and
+    whether its id came earlier in the list (duplicates). So an element
+    byte for byte equal to one that passed the full check in the previous
+    capture of the same proc_key, under the same limits, passes again with
+    the same result: it gets that result, and only its id is checked against
+    the ids before it. Anything else gets the contract's full check. On any
+    error the whole list is checked again by the contract from the start, so
+    the error (first in document order, its message and path) is the
+    contract's own. Only lazy elements (undecoded slices of an HTTP or TCP
+    body) are compared; other documents are checked in full."""
+
+    def nodes(self, items, proc_key, where, index):
+        lazy, full = self.codec.lazy, super().nodes
+        if not items or type(items[0]) is not lazy:
+            yield from full(items, proc_key, where, index)
+            return
+        before = CHECKED_NODES.get(proc_key, self.limits)
+        now = {}
+        try:
+            for i, raw in enumerate(items):
+                key = bytes(raw) if type(raw) is lazy else None
+                node = before.get(key)
+                if node is None or node[0] in index:
+                    (node,) = full([raw], proc_key, where, index)
+                    # The contract numbered it 0, alone in its list.
+                if key is not None:
+                    # add_nodes reads the attrs of tasks only: others' are not kept.
+                    now[key] = node if node[1] == "task" else (*node[:3], None, node[4])
+                index[node[0]] = i
+                yield node
+        except (ValidationError, IngestError):  # IngestError: an element that is not JSON
+            index.clear()
+            for _ in full(items, proc_key, where, index):
+                pass
+            raise  # not reached: the full check raised its own error first
+        CHECKED_NODES.put(proc_key, self.limits, now)
+
+    def edges(self, items, proc_key, prefix, index, consume=False):
+        """The same for edges: an element equal to a local edge that passed
+        in the previous capture, whose ends are both among this capture's
+        nodes again, gets its result with this capture's node positions;
+        duplicate (src, dst) pairs are collapsed here for every edge, the
+        first one kept, as the contract does."""
+        lazy, full = self.codec.lazy, super().edges
+        if not items or type(items[0]) is not lazy or len(items) > REMEMBER_EDGES_MAX:
+            yield from full(items, proc_key, prefix, index, consume)
+            return
+        before = CHECKED_EDGES.get(proc_key, self.limits)
+        now = {}
+        n = len(index) + 1
+        seen, seen_unresolved = set(), set()
+        try:
+            for raw in items:
+                key = bytes(raw) if type(raw) is lazy else None
+                edge = before.get(key)
+                si = di = None
+                if edge is not None:
+                    src, dst, attrs, text = edge
+                    si, di = index.get(src), index.get(dst)
+                if si is None or di is None:
+                    ((si, di, src, dst, attrs, text, unresolved),) = full(
+                        [raw], proc_key, prefix, index
+                    )
+                    if unresolved is not None:
+                        if (src, dst) not in seen_unresolved:
+                            seen_unresolved.add((src, dst))
+                            yield si, di, src, dst, attrs, text, unresolved
+                        continue
+                if key is not None:
+                    now[key] = (src, dst, attrs, text)
+                if si * n + di not in seen:
+                    seen.add(si * n + di)
+                    yield si, di, src, dst, attrs, text, None
+        except (ValidationError, IngestError):
+            for _ in full(items, proc_key, prefix, index):
+                pass
+            raise  # not reached: the full check raised its own error first
+        CHECKED_EDGES.put(proc_key, self.limits, now)
 
 
 def _ingest_error(exc):
@@ -223,7 +358,7 @@ class Parsed(Header):
 
 def parse_document(doc, limits=None):
     """Validate everything but the edges; raise IngestError on the first problem."""
-    rules = Rules(limits or Limits.from_settings(settings), OrjsonCodec)
+    rules = ServerRules(limits or Limits.from_settings(settings), OrjsonCodec)
     owns_input = type(doc) is LazyDocument
     if owns_input:
         doc, taken = dict(doc), doc
