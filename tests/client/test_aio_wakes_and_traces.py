@@ -4,7 +4,9 @@ threshold, with its coroutine stack innermost first."""
 
 import asyncio
 import threading
+import weakref
 
+from peepsweb_client import _internals as ai
 from peepsweb_client import aio
 
 from .aio_helpers import Snap, run, settle, tid
@@ -206,6 +208,61 @@ def test_a_task_that_waits_on_is_the_same_node_in_the_next_capture():
     first, second = run(main, pending_threshold=0.2)
     assert "pending_since_ns" in first.task("stuck")["attrs"]
     assert first.task("stuck") == second.task("stuck")
+
+
+def test_scans_keep_no_waited_future_alive_after_its_wait():
+    # A scan's view holding the futures of the waits it saw freed them all
+    # at once at the next scan: the program's garbage collections then ran
+    # several times as often (bench/client_overhead.py --loop-lag).
+    async def main(inst):
+        fut = asyncio.get_running_loop().create_future()
+
+        async def waiter(f):
+            await f
+
+        t = asyncio.create_task(waiter(fut), name="w")
+        await settle()
+        inst.scan(now_ns=1_000)
+        inst.scan(now_ns=2_000)
+        seen_again = inst.wait_since[t] == 1_000
+        ref = weakref.ref(fut)
+        fut.set_result(None)
+        await t
+        del fut
+        return seen_again, ref
+
+    seen_again, ref = run(main, pending_threshold=100)
+    assert seen_again  # the same wait, from the first scan that saw it
+    assert ref() is None  # freed by reference counting, no scan in between
+
+
+def test_a_new_future_at_a_freed_ones_address_starts_a_new_wait():
+    # Scans remember a wait by its future's id: a future that takes a freed
+    # one's address must not continue the old wait. Reusing an address
+    # cannot be forced, so the last view is given the new future's id.
+    async def main(inst):
+        old, new = asyncio.Event(), asyncio.Event()
+
+        async def waiter():
+            await old.wait()
+            await new.wait()
+
+        t = asyncio.create_task(waiter(), name="w")
+        await settle()
+        inst.scan(now_ns=1_000)
+        inst.scan(now_ns=2_000)  # the same wait, from 1_000
+        same = inst.wait_since[t]
+        old.set()
+        await settle()
+        inst.wait_futs = {t: id(ai.fut_waiter(t))}  # as if at the old one's address
+        inst.scan(now_ns=3_000)
+        moved_on = inst.wait_since[t]
+        inst.scan(now_ns=4_000)
+        again = inst.wait_since[t]
+        t.cancel()
+        return same, moved_on, again
+
+    assert run(main, pending_threshold=100) == (1_000, 3_000, 3_000)
 
 
 def test_a_long_wait_that_ended_keeps_its_trace_with_its_duration():

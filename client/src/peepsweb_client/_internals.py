@@ -40,6 +40,33 @@ def fut_waiter(task):
     return task._fut_waiter
 
 
+class ScanMark(int):
+    """The serial of a scan, as left on a future by set_scan_mark (its own
+    type: a cancel message a program passes is never taken for one)."""
+
+
+def scan_mark(fut):
+    """The ScanMark set_scan_mark left on `fut`, or None."""
+    if type(fut) is not asyncio.Future:
+        return None
+    mark = fut._cancel_message
+    return mark if type(mark) is ScanMark else None
+
+
+def set_scan_mark(fut, mark):
+    """Leave `mark` on a pending asyncio.Future without allocating anything:
+    in its cancel message, which nothing reads before cancel() overwrites
+    it (3.12, 3.13: C and Python futures alike). A setattr would make a
+    __dict__ per future, thousands per scan, each counting towards the
+    program's next garbage collection. False for other types (a Task, a
+    third-party future): those cannot be marked."""
+    if type(fut) is not asyncio.Future:
+        return False
+    if not fut.done():
+        fut._cancel_message = mark
+    return True
+
+
 def live_members(weakset):
     """The objects of a WeakSet, from its set of weak references copied in
     one C call: safe against another thread changing it (no RuntimeError),

@@ -79,6 +79,9 @@ MAX_WAKE_EVENTS = 2000
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
 SCAN_SLICE = 500  # tasks a scan tick looks at per loop iteration
+# Scans are numbered across instrumenters: a future's mark (see _scan_part)
+# stays meaningful when a loop is instrumented again.
+_SCAN_SERIALS = itertools.count(1)
 MAX_TEXT = 2000
 MAX_NAME = 200
 
@@ -462,7 +465,7 @@ class Instrumenter:
         self.history = collections.deque(maxlen=MAX_TRACE_HISTORY)  # closed Episodes
         self.agent = None
         self.errors = 0
-        self._scans = 0  # scans started; a sliced scan stops when another began
+        self._scans = 0  # the serial of the newest scan; a sliced scan stops when another began
         self._push_due = False  # the next scan ends in a capture for the pusher
         self._handles = {}  # periodic job -> its next timer handle
         self._installed = False
@@ -545,7 +548,7 @@ class Instrumenter:
             if self.worker is None:
                 self.worker = threading.get_native_id()
             self.settle_wakes()
-            self._scans += 1
+            self._scans = next(_SCAN_SERIALS)
             waiting = {} if self._push_due else None
             self._push_due = False
             self._scan_slices(_time_ns(), self._tasks(), {}, {}, 0, self._scans, waiting)
@@ -603,7 +606,7 @@ class Instrumenter:
         """Track how long each task has been suspended on the same future and
         record a trace when that passes the threshold, in one pass; returns
         {task: the future it waits on} of the suspended tasks."""
-        self._scans += 1
+        self._scans = next(_SCAN_SERIALS)
         waiting = ai.waiting(tasks if tasks is not None else self._tasks())
         futs, since = {}, {}
         self._scan_part(now_ns or _time_ns(), waiting, futs, since)
@@ -617,24 +620,35 @@ class Instrumenter:
         waiting, not long yet) costs two lookups and two stores, and
         allocates nothing.
 
-        A wait seen for the first time is remembered by its future's id,
-        not the future: most waits end within a scan interval, and a view
-        holding thousands of finished futures until the next scan kept
-        them alive past the program's own garbage collections, which then
-        ran ten times as often (bench/client_overhead.py --loop-lag). A
-        wait seen again is remembered by its future, so ids are compared
-        only across one interval: a new future that reuses a freed one's
-        address there makes a wait start at most one interval early."""
+        Waits are remembered by their future's id, not the future: most
+        waits end within a scan interval, and a view holding finished
+        futures until the next scan freed them in one batch there, which
+        made the program's own garbage collections run several times as
+        often (bench/client_overhead.py --loop-lag: a batch of frees
+        cannot lower the collector's count below zero, so the allocations
+        they balanced are counted anyway). A future a scan sees is marked
+        with that scan's serial (ai.set_scan_mark): a wait seen again is
+        the same wait only if its future has the same id AND was marked by
+        an earlier scan. A new future at a freed one's address was made
+        after the last scan, so it cannot carry an earlier mark. (What
+        cannot be marked, a task awaited or a third-party future, is held
+        as before.)"""
         cutoff = now - self.pending_threshold_ns
         episodes = self.episodes
         last_fut, last_since = self.wait_futs.get, self.wait_since.get
+        scan = self._scans
+        new_mark = ai.ScanMark(scan)
         for t, waiter in waiting.items():
             last = last_fut(t)
-            if last is not waiter and last != id(waiter):
-                futs[t] = id(waiter)
+            mark = ai.scan_mark(waiter)
+            if last is not waiter and (last != id(waiter) or mark is None or mark >= scan):
                 since[t] = now
+                futs[t] = id(waiter)
+                # Not marked again when marked: another task may await it too.
+                if mark is None and not ai.set_scan_mark(waiter, new_mark):
+                    futs[t] = waiter
                 continue
-            futs[t] = waiter
+            futs[t] = last
             began = since[t] = last_since(t)
             if began > cutoff:
                 continue
