@@ -129,3 +129,14 @@ def test_the_mcp_tool_takes_the_same_filters(fleet):
     assert [s["snapshot_id"] for s in result.structured_content["snapshots"]] == fleet["stuck"][
         ::-1
     ]
+
+
+@pytest.mark.parametrize(
+    ("param", "value"), [("process", "a\x00b"), ("process", "p" * 129), ("has_cycle", "maybe")]
+)
+def test_a_bad_filter_is_a_400_naming_it(client, db, param, value):
+    api = client.get("/api/v1/snapshots", {param: value})
+    assert api.status_code == 400 and api.json()["path"] == param
+    page = client.get("/", {param: value})
+    assert page.status_code == 400
+    assert f"Bad parameter <code>{param}</code>" in page.content.decode()
