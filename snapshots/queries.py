@@ -379,14 +379,14 @@ class Fold:
         return any(r.has_local_cycle or r.cycle_candidates for r in self.rows)
 
 
-def fold(rows, min_run=FOLD_MIN_RUN):
+def fold(rows, min_run=FOLD_MIN_RUN, keep=None):
     """`rows` with each run of at least `min_run` consecutive quiet rows
     replaced by a Fold. A landmark (a cycle appearing or resolving, a
     state-class change) or any added or ended row is never quiet, so it is
-    never folded away."""
+    never folded away; nor is the row of snapshot `keep` (a jump's target)."""
     out, run = [], []
     for row in [*rows, None]:
-        if row is not None and row.quiet:
+        if row is not None and row.quiet and row.snapshot_id != keep:
             run.append(row)
             continue
         out.extend([Fold(run)] if len(run) >= min_run else run)

@@ -85,7 +85,12 @@ def test_at_jumps_to_the_page_of_the_newest_snapshot_at_or_before(client, fleet)
     iso = datetime.fromtimestamp(at_ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
     response = client.get(f"/?fold=0&process=svc-1&at={iso}")
     assert response.status_code == 302
-    assert response["Location"] == f"?process=svc-1&page=1&fold=0#snapshot-{calm[3]}"
+    location = f"?process=svc-1&page=1&fold=0&shown={calm[3]}#snapshot-{calm[3]}"
+    assert response["Location"] == location
+    # Folded, the row it landed on is kept out of its run's fold and marked.
+    landed = client.get(f"/?at={at_ns}", follow=True).content.decode()
+    assert f'<tr id="snapshot-{calm[3]}" class="shown"' in landed
+    assert f"snapshot-{calm[2]}" in landed  # calm 1-2 and 4-5: runs of 2, too short to fold
     body = client.get(f"/api/v1/snapshots?per_page=2&at={at_ns}").json()
     assert body["at_snapshot_id"] == calm[3]
     assert calm[3] in [s["snapshot_id"] for s in body["snapshots"]]

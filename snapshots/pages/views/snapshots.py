@@ -55,13 +55,17 @@ def home_context(query):
         params = {**filters.params(), "page": page.page}
         if not folded:
             params["fold"] = "0"
+        # `shown` keeps the target out of a fold and marks it on the page.
+        params["shown"] = page.at_id
         context["jump"] = f"?{urlencode(params)}#snapshot-{page.at_id}"
         return context
-    rows = queries.fold(page.items) if folded else page.items
+    shown = query.get("shown", "")
+    shown = int(shown) if shown.isdigit() and len(shown) <= 18 else None  # only a mark: no 400
+    rows = queries.fold(page.items, keep=shown) if folded else page.items
     # The cycle finder runs for shown rows only; a fold says whether a cycle
     # of its own process was there all along (cycle_key) without it.
     integrations.fill_cycle_counts([r for r in rows if isinstance(r, queries.SnapshotRow)])
-    context.update(page=page, rows=rows, at_missed=filters.at_ns is not None)
+    context.update(page=page, rows=rows, shown=shown, at_missed=filters.at_ns is not None)
     return context
 
 
