@@ -50,10 +50,14 @@ def test_it_links_to_the_live_view_and_the_latest_snapshot(client, db):
 def test_it_paginates(client, ingest):
     for i in range(30):
         ingest(document(f"p-{i}", [task(f"p-{i}", 1, "t")]))
-    first = client.get(reverse("pages:home"))
+    # Unfolded, 25 a page (folded, 100: tests/history/test_snapshot_list.py).
+    first = client.get(reverse("pages:home"), {"fold": "0"})
     assert len(first.context["rows"]) == 25
-    second = client.get(reverse("pages:home"), {"page": 2}, headers={"HX-Request": "true"})
+    second = client.get(
+        reverse("pages:home"), {"fold": "0", "page": 2}, headers={"HX-Request": "true"}
+    )
     assert len(second.context["rows"]) == 5
     fragment = second.content.decode()
     assert "<html" not in fragment and 'id="snapshot-list"' in fragment
-    assert client.get(reverse("pages:home"), {"page": "x"}).status_code == 404
+    bad = client.get(reverse("pages:home"), {"page": "x"})
+    assert bad.status_code == 400 and "Bad parameter <code>page</code>" in bad.content.decode()
