@@ -316,7 +316,8 @@ def node_history(request):
     # The overview's "no progress since", from the same function, so the
     # two places never disagree (docs/history.md#two-kinds-of-since).
     shown = ProcessSnapshot.objects.filter(id=h.timeline[-1][0].id).first()
-    no_progress = stuck.no_progress_since(shown, node_id) if shown else None  # None: pruned
+    lineage = [capture for capture, _ in h.timeline]
+    no_progress = stuck.no_progress_since(shown, node_id, lineage) if shown else None  # pruned
     newest_first = h.timeline[::-1]
     start = (page - 1) * per_page
     captures = [

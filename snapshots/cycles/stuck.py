@@ -210,12 +210,14 @@ def _not_before(captures):
     return out
 
 
-def stuck_in_process(capture, k=DEFAULT_K, node_ids=None):
+def stuck_in_process(capture, k=DEFAULT_K, node_ids=None, captures=None):
     """StuckNodes of one ProcessSnapshot (among `node_ids` when given), over
     its proc_key's whole stored history: a bounded number of queries (the
     lineage, the waiting nodes, their versions and wakes, a batch of nodes
-    each), whatever its length."""
-    captures = history.lineage(capture.proc_key, up_to=capture.id)
+    each), whatever its length. `captures`: that lineage, when the caller
+    has read it already."""
+    if captures is None:
+        captures = history.lineage(capture.proc_key, up_to=capture.id)
     if len(captures) < k or captures[-1].id != capture.id:
         return []
     newest = _waiting(capture.id, node_ids)
@@ -281,12 +283,13 @@ def stuck_in_process(capture, k=DEFAULT_K, node_ids=None):
     return out
 
 
-def no_progress_since(capture, node_id):
+def no_progress_since(capture, node_id, captures=None):
     """The node's StuckNode in this ProcessSnapshot however short its streak
     (one capture is a streak of 1), or None when it is not waiting there:
     what the overview's table says of it, for the inspector and the history
-    API ("no progress since"; docs/history.md#two-kinds-of-since)."""
-    found = stuck_in_process(capture, k=1, node_ids=[node_id])
+    API ("no progress since"; docs/history.md#two-kinds-of-since).
+    `captures`: history.lineage up to the capture, when already read."""
+    found = stuck_in_process(capture, k=1, node_ids=[node_id], captures=captures)
     return found[0] if found else None
 
 

@@ -129,7 +129,7 @@ def node_history_facts(request):
         "h": h,
         # The overview's "Stuck across snapshots" figure for this node, from
         # the same function: two different "since" times, named apart.
-        "no_progress": stuck.no_progress_since(capture, node_id),
+        "no_progress": stuck.no_progress_since(capture, node_id, [step[0] for step in h.timeline]),
         "node_id": node_id,
         "shown": h.timeline[-1][0],
         "first_seen_url": node_path(h.first_seen.snapshot_id, node_id),
