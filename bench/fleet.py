@@ -21,7 +21,9 @@ It measures through HTTP only, never through the storage's internals.
    window is < 1 s (no growing queue). The server is its own process
    (daphne); the pushers build each body by changing 5% of their node dicts
    in place and one orjson.dumps (about 1-2 ms), and the CPU of the server,
-   of the pushers and of the machine is printed per step.
+   of the pushers and of the machine is printed per step. --servers N runs
+   N daphne processes, process i of the fleet pushing to server i % N (a
+   balancer routing by process); --pool N gives the server psycopg's pool.
 2. Raw COPY of full captures, in the same run, into the tables as the fleet
    left them: bench/ingest.py's raw_copy (every node, edge, trace and frame
    row of one capture of the fleet, COPY into the tables, one transaction and
@@ -251,22 +253,28 @@ def machine_busy():
 
 
 class Server:
-    def __init__(self, **env):
+    """`count` daphne processes, each on a port of its own; process i of the
+    fleet pushes to port i % count (a balancer that routes by process, so
+    each server's caches see every capture of its processes)."""
+
+    def __init__(self, count=1, **env):
         from tests.support.processes import start_daphne
 
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING", **env)
         full_env.pop("REDIS_URL", None)
-        self.log_path = Path(tempfile.mkdtemp(prefix="peepsweb-bench-fleet-")) / "daphne.log"
-        self.server = start_daphne(full_env, self.log_path, timeout=120)
-        self.port = self.server.port
-        self.pid = self.server.process.pid
+        log_dir = Path(tempfile.mkdtemp(prefix="peepsweb-bench-fleet-"))
+        self.log_paths = [log_dir / f"daphne-{i}.log" for i in range(count)]
+        self.servers = [start_daphne(full_env, path, timeout=120) for path in self.log_paths]
+        self.ports = [server.port for server in self.servers]
+        self.pids = [server.process.pid for server in self.servers]
 
     def stop(self):
-        self.server.stop()
-        text = self.log_path.read_text(errors="replace")
-        if "Traceback" in text:
-            print("--- the server logged tracebacks (last 30 lines) ---")
-            print("\n".join(text.splitlines()[-30:]))
+        for server, path in zip(self.servers, self.log_paths, strict=True):
+            server.stop()
+            text = path.read_text(errors="replace")
+            if "Traceback" in text:
+                print("--- the server logged tracebacks (last 30 lines) ---")
+                print("\n".join(text.splitlines()[-30:]))
 
 
 # -- 1. fleet throughput -------------------------------------------------------------
@@ -275,8 +283,8 @@ class Server:
 class Step:
     """P pusher threads on their 1 s schedules for warmup + window seconds."""
 
-    def __init__(self, port, procs, warmup, window, fraction):
-        self.port, self.procs, self.fraction = port, procs, fraction
+    def __init__(self, ports, procs, warmup, window, fraction):
+        self.ports, self.procs, self.fraction = ports, procs, fraction
         self.start = time.monotonic() + 0.5
         self.window_start = self.start + warmup
         self.end = self.window_start + window
@@ -290,10 +298,10 @@ class Step:
         for thread in threads:
             thread.start()
         time.sleep(max(self.window_start - time.monotonic(), 0))
-        server_cpu_start, busy_start = cpu_seconds(self.server_pid), machine_busy()
+        server_cpu_start, busy_start = sum(map(cpu_seconds, self.server_pids)), machine_busy()
         pushers_start = time.process_time()
         time.sleep(max(self.end - time.monotonic(), 0))
-        server_cpu = cpu_seconds(self.server_pid) - server_cpu_start
+        server_cpu = sum(map(cpu_seconds, self.server_pids)) - server_cpu_start
         pushers_cpu = time.process_time() - pushers_start
         busy_end = machine_busy()
         for thread in threads:
@@ -319,7 +327,7 @@ class Step:
                 time.sleep(due - now)
             sent = time.monotonic()
             proc.step(self.fraction)
-            status, _ = post(self.port, proc.body())
+            status, _ = post(self.ports[i % len(self.ports)], proc.body())
             proc.k += 1
             self.results[proc.key].append((due, sent, time.monotonic(), status))
             k += 1
@@ -364,7 +372,8 @@ def fleet(args, procs):
     """Step P up until a step is not held, then bisect once; returns the best P."""
     # --pool: the server takes PostgreSQL connections from psycopg's pool
     # instead of opening one per request (about 10 ms each here).
-    server = Server(DB_POOL_MAX_SIZE=str(args.pool)) if args.pool else Server()
+    env = {"DB_POOL_MAX_SIZE": str(args.pool)} if args.pool else {}
+    server = Server(args.servers, **env)
     try:
         print(f"\n1. fleet throughput ({args.window:g} s windows after {args.warmup:g} s warm-up)")
         print(
@@ -379,10 +388,12 @@ def fleet(args, procs):
             tried.add(p)
             while len(procs) < p:
                 proc = Proc(f"fleet-{len(procs)}", seed=len(procs))
-                push(server.port, proc, 0)  # its first capture: written in full, not timed
+                push(
+                    server.ports[len(procs) % len(server.ports)], proc, 0
+                )  # first capture: written in full, not timed
                 procs.append(proc)
-            step = Step(server.port, procs[:p], args.warmup, args.window, args.change)
-            step.server_pid = server.pid
+            step = Step(server.ports, procs[:p], args.warmup, args.window, args.change)
+            step.server_pids = server.pids
             step.run()
             v = step.verdict()
             cpu = step.cpu
@@ -503,6 +514,7 @@ def main():
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--bisect-min", type=int, default=5)
     parser.add_argument("--change", type=float, default=0.05, help="nodes changed per push")
+    parser.add_argument("--servers", type=int, default=1, help="daphne processes (1)")
     parser.add_argument(
         "--pool", type=int, default=0, help="the server's DB_POOL_MAX_SIZE (PostgreSQL)"
     )
@@ -523,8 +535,8 @@ def main():
 
     print(
         f"{connection.vendor}, {os.cpu_count()} CPUs, {load()};"
-        f" server DB_POOL_MAX_SIZE={args.pool}; captures of {N_NODES:,} nodes"
-        f" + {N_EDGES:,} edges, {args.change:.0%} changed per push"
+        f" {args.servers} server process(es), DB_POOL_MAX_SIZE={args.pool};"
+        f" captures of {N_NODES:,} nodes + {N_EDGES:,} edges, {args.change:.0%} changed per push"
     )
     procs = []
     best, failed = fleet(args, procs)
