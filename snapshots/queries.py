@@ -226,16 +226,16 @@ class ListFilters:
     @classmethod
     def parse(cls, query):
         """From request parameters; QueryError naming the bad one."""
-        process = (query.get("process") or "").strip()
+        process = query.get("process") or ""
         refuse_nul("process", process)
         if len(process) > MAX_PROCESS_CHARS:
             raise QueryError("process", f"process must be at most {MAX_PROCESS_CHARS} characters")
-        has_cycle = (query.get("has_cycle") or "").strip().lower()
-        if has_cycle not in ("", "0", "1", "true", "false", "on"):
+        has_cycle = query.get("has_cycle") or ""
+        if has_cycle not in ("", "0", "1", "true", "false"):
             raise QueryError("has_cycle", "has_cycle must be 1 or 0")
         return cls(
-            process=process,
-            has_cycle=has_cycle in ("1", "true", "on"),
+            process=process.strip(),
+            has_cycle=has_cycle in ("1", "true"),
             at_ns=parse_time_ns("at", query.get("at")),
         )
 
@@ -249,20 +249,37 @@ class ListFilters:
         return out
 
 
+# What a time parameter takes (the OpenAPI document states the same patterns):
+# nanoseconds since the epoch, or an ISO 8601 time without week or ordinal
+# dates, UTC unless it names an offset. Spaces around are ignored.
+TIME_NS_PATTERN = r"^ *[0-9]{1,19} *$"
+
+
+def time_iso_pattern(last_day="31"):
+    """The ISO form's pattern; the OpenAPI document states it with days up to
+    28, so that every time it allows exists (the server checks the calendar)."""
+    day = "(0[1-9]|[12][0-9]|3[01])" if last_day == "31" else "(0[1-9]|1[0-9]|2[0-8])"
+    return (
+        r"^ *[1-9][0-9]{3}-(0[1-9]|1[0-2])-" + day + r"([T ]([01][0-9]|2[0-3]):[0-5][0-9]"
+        r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)? *$"
+    )
+
+
+TIME_ISO_RE = re.compile(time_iso_pattern(), re.ASCII)
+
+
 def parse_time_ns(param, value):
-    """A time parameter: nanoseconds since the epoch (digits) or an ISO 8601
-    time, UTC unless it names its offset ("2026-12-05T10:30:00Z",
-    "2026-12-05 10:30:00.25"); None when absent."""
-    value = (value or "").strip()
-    if not value:
+    """A time parameter (TIME_NS_PATTERN or the ISO pattern:
+    "2026-12-05T10:30:00Z", "2026-12-05 10:30:00.25"); None when empty."""
+    value = value or ""
+    if not value.strip(" "):
         return None
-    refuse_nul(param, value)
-    if value.isdigit() and len(value) <= 19:
-        return int(value)
+    if re.fullmatch(TIME_NS_PATTERN, value, re.ASCII):
+        return _clamp_ns(int(value))
     try:
-        if len(value) > 64:
+        if not TIME_ISO_RE.fullmatch(value):
             raise ValueError
-        dt = datetime.fromisoformat(value)
+        dt = datetime.fromisoformat(value.strip(" "))
     except ValueError:
         raise QueryError(
             param, f"{param} must be an ISO 8601 time in UTC (2026-12-05T10:30:00Z) or nanoseconds"
@@ -271,7 +288,15 @@ def parse_time_ns(param, value):
         dt = dt.replace(tzinfo=UTC)
     # Whole microseconds to ns, without float rounding.
     delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return _clamp_ns(
+        (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    )
+
+
+def _clamp_ns(ns):
+    """Into the 64-bit column's range (years 1677-2262): a time past either
+    end compares the same, and SQLite refuses a larger integer outright."""
+    return max(-(2**63), min(ns, 2**63 - 1))
 
 
 def _filtered_snapshots(filters):

@@ -9,7 +9,14 @@ route is described here and that real responses match these schemas.
 from functools import cache
 
 from snapshots.diffs.diff import SECTIONS as DIFF_SECTIONS
-from snapshots.queries import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, SORTS
+from snapshots.queries import (
+    DEFAULT_PER_PAGE,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    SORTS,
+    TIME_NS_PATTERN,
+    time_iso_pattern,
+)
 from snapshots.states import STATE_CLASSES
 
 
@@ -779,7 +786,7 @@ PATHS = {
                     "description": "1: only snapshots holding a needs cycle: one of its "
                     "captures has a cycle within its own process (found at ingest), or the "
                     "deadlock finder, where it has run, found a candidate.",
-                    "schema": {"enum": ["0", "1", "true", "false"]},
+                    "schema": {"enum": ["", "0", "1", "true", "false"]},
                 },
                 {
                     "name": "at",
@@ -788,7 +795,13 @@ PATHS = {
                     "snapshot captured at or before this time (`at_snapshot_id`); `page` is "
                     "then ignored. An ISO 8601 time, UTC unless it names an offset, or Unix "
                     "nanoseconds.",
-                    "schema": {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+                    "schema": {
+                        "oneOf": [
+                            {"type": "string", "pattern": "^ *$"},
+                            {"type": "string", "pattern": TIME_NS_PATTERN},
+                            {"type": "string", "pattern": time_iso_pattern(last_day="28")},
+                        ]
+                    },
                 },
             ],
             "responses": {

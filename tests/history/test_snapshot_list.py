@@ -102,7 +102,9 @@ def test_at_before_everything_says_so(client, fleet):
     assert "No snapshot was captured at or before that time" in html
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-13-01T00:00:00Z", "12:00"])
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-13-01T00:00:00Z", "2026-02-30", "12:00", "\uff15", "2026-W01"]
+)
 def test_a_bad_at_is_a_message_on_the_page_and_a_400_naming_it(client, db, value):
     response = client.get("/", {"at": value})
     assert response.status_code == 400
@@ -145,3 +147,10 @@ def test_a_bad_filter_is_a_400_naming_it(client, db, param, value):
     page = client.get("/", {param: value})
     assert page.status_code == 400
     assert f"Bad parameter <code>{param}</code>" in page.content.decode()
+
+
+@pytest.mark.parametrize("value", ["9999999999999999999", "9999-01-01T00:00:00Z", "1000-01-01"])
+def test_a_time_past_either_end_of_the_column_is_no_error(client, fleet, value):
+    body = client.get("/api/v1/snapshots", {"at": value}).json()
+    newest = fleet["stuck"][-1]
+    assert body["at_snapshot_id"] == (None if value.startswith("1000") else newest)
