@@ -131,10 +131,12 @@ class Checked:
 
 CHECKED_NODES = Checked()
 CHECKED_EDGES = Checked()  # {bytes: (src, dst, attrs, attrs_text)} of local edges
-# Edges are compared only in bodies up to this many: a bigger body's edge
-# elements are dropped as they are checked (memory), so they could not be
-# checked again from the start for the contract's own error.
-REMEMBER_EDGES_MAX = 20_000
+# Nodes and edges are remembered only in bodies of up to this many of them:
+# a big capture's results would hold about 0.7 KB a node in the server (a
+# 100,000-node POST peaked at 7.4x its body instead of under 4x), and a big
+# body's edge elements are dropped as they are checked (memory), so they
+# could not be checked again from the start for the contract's own error.
+REMEMBER_MAX = 20_000
 
 
 class ServerRules(Rules):
@@ -150,11 +152,11 @@ class ServerRules(Rules):
     error the whole list is checked again by the contract from the start, so
     the error (first in document order, its message and path) is the
     contract's own. Only lazy elements (undecoded slices of an HTTP or TCP
-    body) are compared; other documents are checked in full."""
+    body) of lists up to REMEMBER_MAX are compared; others are checked in full."""
 
     def nodes(self, items, proc_key, where, index):
         lazy, full = self.codec.lazy, super().nodes
-        if not items or type(items[0]) is not lazy:
+        if not items or type(items[0]) is not lazy or len(items) > REMEMBER_MAX:
             yield from full(items, proc_key, where, index)
             return
         before = CHECKED_NODES.get(proc_key, self.limits)
@@ -185,7 +187,7 @@ class ServerRules(Rules):
         duplicate (src, dst) pairs are collapsed here for every edge, the
         first one kept, as the contract does."""
         lazy, full = self.codec.lazy, super().edges
-        if not items or type(items[0]) is not lazy or len(items) > REMEMBER_EDGES_MAX:
+        if not items or type(items[0]) is not lazy or len(items) > REMEMBER_MAX:
             yield from full(items, proc_key, prefix, index, consume)
             return
         before = CHECKED_EDGES.get(proc_key, self.limits)

@@ -126,3 +126,13 @@ def test_a_remembered_node_is_only_reused_for_its_own_process(post, decoded):
     other["proc_key"] = "svc-2"  # same bytes, but its ids name svc-1: refused
     answer = post(other)
     assert answer.status_code == 400 and answer.json()["path"] == "nodes[0].id"
+
+
+def test_big_bodies_are_not_remembered(post, decoded, monkeypatch):
+    monkeypatch.setattr(validate, "REMEMBER_MAX", 10)  # the server's memory for big captures
+    doc = many_nodes()
+    for _ in range(2):
+        decoded.clear()
+        assert post(doc).status_code == 201
+        nodes = [i for where, i in decoded if where == "nodes"]
+        assert nodes == list(range(len(doc["nodes"])))  # every node checked in full, both times
