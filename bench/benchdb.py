@@ -7,7 +7,9 @@ when the run ends (hundreds of MB for the big snapshots)."""
 import atexit
 import os
 import shutil
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,3 +27,15 @@ def setup_django(name):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def interleaved_medians(fns, repeat):
+    """Each function's median time in seconds; rounds interleave them, so
+    load on the shared machine falls on all alike."""
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]

@@ -425,23 +425,13 @@ def raw_insert(rows):
     one transaction; returns (seconds, snapshot id)."""
     from django.db import connection, transaction
 
-    from bench.ingest import new_capture
+    from bench.ingest import full_capture_tables, new_capture
     from snapshots.ingest import store
-    from snapshots.versions import OPEN
 
     sid, pid = new_capture()
-    nodes, edges, unresolved, wakes, traces, frames = rows
-    keys = (pid, pid, OPEN)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        for table_cols, table_rows in (
-            (store.EDGE_COLS, [(*keys, *r) for r in edges]),
-            (store.NODE_COLS, [(*keys, *r) for r in nodes]),
-            (store.UNRESOLVED_COLS, [(*keys, *r) for r in unresolved]),
-            (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
-            (store.TRACE_COLS, [(*keys, *r) for r in traces]),
-            (store.FRAME_COLS, [(*keys, *r) for r in frames]),
-        ):
+        for table_cols, table_rows in full_capture_tables(rows, sid, pid):
             store._insert_batches(cursor, table_cols, table_rows)
     return time.perf_counter() - started, sid
 

@@ -258,6 +258,24 @@ def new_capture():
     return snapshot.id, proc.id
 
 
+def full_capture_tables(rows, sid, pid):
+    """(columns, rows) per table for `rows` (rows_of) written as one full
+    capture `pid` of snapshot `sid`: every row opens its own segment."""
+    from snapshots.ingest import store
+    from snapshots.versions import OPEN
+
+    nodes, edges, unresolved, wakes, traces, frames = rows
+    keys = (pid, pid, OPEN)  # segment, first and last capture (versions.py)
+    return [
+        (store.EDGE_COLS, [(*keys, *r) for r in edges]),
+        (store.NODE_COLS, [(*keys, *r) for r in nodes]),
+        (store.UNRESOLVED_COLS, [(*keys, *r) for r in unresolved]),
+        (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
+        (store.TRACE_COLS, [(*keys, *r) for r in traces]),
+        (store.FRAME_COLS, [(*keys, *r) for r in frames]),
+    ]
+
+
 def raw_copy(rows, own_partitions=False):
     """psycopg COPY on its own connection; returns (seconds, snapshot id).
 
@@ -267,8 +285,6 @@ def raw_copy(rows, own_partitions=False):
     import psycopg
 
     from snapshots import partitions
-    from snapshots.ingest import store
-    from snapshots.versions import OPEN
 
     sid, pid = new_capture()
     # own_partitions: the node and edge rows go to the capture's loading tables.
@@ -276,16 +292,7 @@ def raw_copy(rows, own_partitions=False):
         model._meta.db_table: partitions.name(model, pid)
         for model in (partitions.PARTITIONED if own_partitions else ())
     }
-    nodes, edges, unresolved, wakes, traces, frames = rows
-    keys = (pid, pid, OPEN)  # segment, first and last capture (versions.py)
-    tables = [
-        (store.EDGE_COLS, [(*keys, *r) for r in edges]),
-        (store.NODE_COLS, [(*keys, *r) for r in nodes]),
-        (store.UNRESOLVED_COLS, [(*keys, *r) for r in unresolved]),
-        (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
-        (store.TRACE_COLS, [(*keys, *r) for r in traces]),
-        (store.FRAME_COLS, [(*keys, *r) for r in frames]),
-    ]
+    tables = full_capture_tables(rows, sid, pid)
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor:

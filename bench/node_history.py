@@ -15,14 +15,12 @@ newest capture with and without the strip, each the median of REPEAT
 """
 
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchdb import setup_django  # noqa: E402
+from bench.benchdb import interleaved_medians, setup_django  # noqa: E402
 
 setup_django("node_history")
 
@@ -58,18 +56,6 @@ def document(proc_key, states, k):
         ],
         "edges": [],
     }
-
-
-def medians_s(fns):
-    """Each function's median time; rounds interleave them, so load on the
-    shared machine falls on all alike."""
-    times = [[] for _ in fns]
-    for _ in range(REPEAT):
-        for fn, out in zip(fns, times, strict=True):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
 
 
 def main(captures=600, others=100):
@@ -121,7 +107,7 @@ def main(captures=600, others=100):
     h = history.node_history(node_id, KEY)
     changes = sum(1 for a, b in zip(h.timeline, h.timeline[1:], strict=False) if a[1] != b[1])
     print(f"  the node: {len(h.timeline)} captures, {changes} version changes")
-    measured = medians_s([fn for _, fn in rows])
+    measured = interleaved_medians([fn for _, fn in rows], REPEAT)
     for (name, _), seconds in zip(rows, measured, strict=True):
         print(f"  {name:<58} {seconds * 1000:8.2f} ms")
     print(f"  page with / without the strip: {measured[-2] / measured[-1]:.2f}x")

@@ -17,9 +17,7 @@ Printed: each read on both and the ratio end-of-segment / full (target
 """
 
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,6 +27,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 # Sets Django up (a temp SQLite file without DATABASE_URL) and makes the documents.
+from bench.benchdb import interleaved_medians  # noqa: E402
 from bench.history_storage import N, document  # noqa: E402
 from snapshots.cycles import service  # noqa: E402
 from snapshots.ingest import ingest_document  # noqa: E402
@@ -49,16 +48,6 @@ def push(doc, proc_key, k):
     doc = dict(doc, proc_key=proc_key, nodes=nodes, edges=edges)
     doc["captured_at_ns"] += k
     return ingest_document(doc, source="bench")
-
-
-def medians_ms(fns):
-    times = [[] for _ in fns]
-    for _ in range(REPEAT):
-        for fn, out in zip(fns, times, strict=True):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-    return [statistics.median(t) * 1000 for t in times]
 
 
 def reads(client, snapshot_id, proc_key):
@@ -98,7 +87,8 @@ def main(rewrites):
         versions = head.segment_rows + head.added_rows
         ends = reads(client, last.snapshot_id, key)
         fulls = reads(client, full.snapshot_id, key)
-        measured = medians_ms([fn for _, fn in ends] + [fn for _, fn in fulls])
+        seconds = interleaved_medians([fn for _, fn in ends] + [fn for _, fn in fulls], REPEAT)
+        measured = [1000 * s for s in seconds]
         print(
             f"REWRITE={rewrite:g}: capture {k} of its segment, {versions:,} rows in the segment"
             f" ({versions / head.segment_rows:.1f}x a full capture)"
