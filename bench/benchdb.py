@@ -29,13 +29,15 @@ def setup_django(name):
     call_command("migrate", verbosity=0)
 
 
-def interleaved_medians(fns, repeat):
-    """Each function's median time in seconds; rounds interleave them, so
-    load on the shared machine falls on all alike."""
+def median_times(fns, repeat):
+    """Median wall time of each function. The functions run in turn within
+    each round, so that load from elsewhere on the machine hits all alike."""
+    for fn in fns:
+        fn()  # warm caches (SQLite pages, PostgreSQL plans and buffers)
     times = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, out in zip(fns, times, strict=True):
-            t = time.perf_counter()
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.perf_counter()
             fn()
-            out.append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]

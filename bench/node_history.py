@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchdb import interleaved_medians, setup_django  # noqa: E402
+from bench.benchdb import median_times, setup_django  # noqa: E402
 
 setup_django("node_history")
 
@@ -107,7 +107,7 @@ def main(captures=600, others=100):
     h = history.node_history(node_id, KEY)
     changes = sum(1 for a, b in zip(h.timeline, h.timeline[1:], strict=False) if a[1] != b[1])
     print(f"  the node: {len(h.timeline)} captures, {changes} version changes")
-    measured = interleaved_medians([fn for _, fn in rows], REPEAT)
+    measured = median_times([fn for _, fn in rows], REPEAT)
     for (name, _), seconds in zip(rows, measured, strict=True):
         print(f"  {name:<58} {seconds * 1000:8.2f} ms")
     print(f"  page with / without the strip: {measured[-2] / measured[-1]:.2f}x")

@@ -27,7 +27,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 # Sets Django up (a temp SQLite file without DATABASE_URL) and makes the documents.
-from bench.benchdb import interleaved_medians  # noqa: E402
+from bench.benchdb import median_times  # noqa: E402
 from bench.history_storage import N, document  # noqa: E402
 from snapshots.cycles import service  # noqa: E402
 from snapshots.ingest import ingest_document  # noqa: E402
@@ -87,7 +87,7 @@ def main(rewrites):
         versions = head.segment_rows + head.added_rows
         ends = reads(client, last.snapshot_id, key)
         fulls = reads(client, full.snapshot_id, key)
-        seconds = interleaved_medians([fn for _, fn in ends] + [fn for _, fn in fulls], REPEAT)
+        seconds = median_times([fn for _, fn in ends] + [fn for _, fn in fulls], REPEAT)
         measured = [1000 * s for s in seconds]
         print(
             f"REWRITE={rewrite:g}: capture {k} of its segment, {versions:,} rows in the segment"

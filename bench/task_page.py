@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import task_table  # noqa: E402  (bench/task_table.py: Django setup, the generated snapshot)
+from benchdb import median_times  # noqa: E402
 
 CASES = [
     ("storage order", ""),
@@ -93,7 +94,7 @@ def main():
                         cursor.execute(sql, p)
                         cursor.fetchall()
 
-            t_page, t_fragment, t_sql = task_table.median_times(
+            t_page, t_fragment, t_sql = median_times(
                 [
                     lambda u=url: client.get(u),
                     lambda u=url: client.get(u, headers={"HX-Request": "true"}),

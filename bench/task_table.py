@@ -19,7 +19,6 @@ The benchmark snapshot is deleted at the end (it matters with DATABASE_URL).
 
 import argparse
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.benchdb import setup_django  # noqa: E402
+from bench.benchdb import median_times, setup_django  # noqa: E402
 
 STATES = ["pending"] * 6 + ["running", "ready", "completed", "failed", "sleeping", "weird"]
 
@@ -105,20 +104,6 @@ def make_doc(n_tasks, seed=1):
         "frames": frames,
         "pending_traces": traces,
     }
-
-
-def median_times(fns, repeat):
-    """Median wall time of each function. The functions run in turn within
-    each round, so that load from elsewhere on the machine hits all alike."""
-    for fn in fns:
-        fn()  # warm caches (SQLite pages, PostgreSQL plans and buffers)
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, spent in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
 
 
 def main():
