@@ -61,6 +61,11 @@ class Snapshot(models.Model):
         return f"snapshot {self.id}"
 
 
+# cycle_key values that say nothing of a cycle: none (""; also every capture
+# from before migration 0003) and not looked for ("?", versions.UNKNOWN_CYCLES).
+NO_CYCLE_KEYS = ("", "?")
+
+
 class ProcessSnapshot(models.Model):
     """One process's capture inside a snapshot (a "snapshot process")."""
 
@@ -96,7 +101,8 @@ class ProcessSnapshot(models.Model):
     # added or ended (0: nothing changed; null: no previous capture); whether
     # it is a landmark, where a node present in both changed state class or
     # this process's needs cycles changed (retention never thins those); and
-    # those cycles (a digest of their members; "" when there are none).
+    # those cycles (a digest of their members; "" when there are none, "?"
+    # when they were not looked for: NO_CYCLE_KEYS).
     changed_rows = models.IntegerField(null=True)
     landmark = models.BooleanField(default=True)
     # Retention looked at it while thinning and keeps it.
@@ -115,7 +121,7 @@ class ProcessSnapshot(models.Model):
             models.Index(fields=["process"], name="capture_process"),
             models.Index(
                 fields=["snapshot"],
-                condition=~models.Q(cycle_key__in=["", "?"]),
+                condition=~models.Q(cycle_key__in=list(NO_CYCLE_KEYS)),
                 name="capture_with_cycle",
             ),
         ]

@@ -37,6 +37,7 @@ from peepsweb_client.contract import task_node_id
 
 from snapshots import versions
 from snapshots.models import (
+    NO_CYCLE_KEYS,
     CycleReport,
     Node,
     ProcessHead,
@@ -208,10 +209,6 @@ class SnapshotRow:
         return any(p.cycle_key not in NO_CYCLE_KEYS for p in self.processes)
 
 
-# cycle_key values that say nothing about a cycle: none ("") or not looked
-# for ("?", a capture with too many edges; also every capture from before
-# migration 0003, whose key is "").
-NO_CYCLE_KEYS = ("", "?")
 MAX_PROCESS_CHARS = 128
 
 

@@ -28,9 +28,11 @@ at the capture it moved from. Cheap steps first:
 
 - for a cycle inside one process, a capture with the same cycle_key as the
   one after it (versions.cycle_key, a digest of that process's own cycles)
-  has the same local cycles: skipped without reading a row ("" and "?"
-  settle nothing: see UNSETTLED). A candidate
-  whose walk gets to the process's oldest capture that way reads nothing.
+  has the same local cycles: skipped without reading a row. "?" (not
+  looked for) and "" (none, which a capture with one of our cycles cannot
+  have unless it predates cycle keys: migration 0003 left those "") settle
+  nothing (models.NO_CYCLE_KEYS). A candidate whose walk gets to the
+  process's oldest capture that way reads nothing.
 - otherwise (the key changes or is "?", not looked for; or the cycle spans
   processes) the versions of the members' rows over the walked captures are
   read, for every such candidate of the scope in one go: the needs edges
@@ -51,17 +53,12 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from snapshots.cycles.finder import factorize, strong_components
-from snapshots.models import Edge, Node, ProcessSnapshot, UnresolvedEdge
+from snapshots.models import NO_CYCLE_KEYS, Edge, Node, ProcessSnapshot, UnresolvedEdge
 from snapshots.scope import HAS_DATA
 
 WALK = 5000  # captures read per process, newest first
 CHECKS = 40  # member checks per candidate
 SCOPE_CHECKS = 400  # and per scope (a thousand candidates stay cheap)
-# cycle_keys that settle nothing: "?" (versions.UNKNOWN_CYCLES) where the
-# cycles were not looked for, and "" (none), which a capture with one of
-# our cycles cannot have, unless it predates cycle keys (migration 0003
-# left those "").
-UNSETTLED = ("", "?")
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ class Walk:
             return False
         [steps] = self.lineages.values()
         key = steps[0].cycle_key
-        return key not in UNSETTLED and all(s.cycle_key == key for s in steps)
+        return key not in NO_CYCLE_KEYS and all(s.cycle_key == key for s in steps)
 
     def add(self, rows, row):
         rows.setdefault(row[0], []).append(row)
@@ -216,7 +213,7 @@ def walk_back(walk, budget):
             return newer, capped, shown_ns, used, not capped
         older = steps[i + 1]
         pos[key] = i + 1
-        if not walk.cross and newer.cycle_key == older.cycle_key not in UNSETTLED:
+        if not walk.cross and newer.cycle_key == older.cycle_key not in NO_CYCLE_KEYS:
             continue  # the process's own cycles are the same
         if not walk.changed(newer, older):
             continue
