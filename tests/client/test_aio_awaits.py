@@ -4,6 +4,7 @@ directly, TaskGroup, shield; parents and spawn sites right or absent."""
 
 import asyncio
 import gc
+import json
 
 from peepsweb_client import aio
 
@@ -155,32 +156,47 @@ def test_a_trace_follows_the_await_into_the_awaited_task():
     assert functions[-1].endswith("boss")
 
 
-def test_the_periodic_push_builds_its_body_off_the_loop():
+def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
     class Collect:
         def __init__(self):
             self.items = []
+            self.dropped = 0
 
-        def push(self, doc):
-            self.items.append(doc)
+        def push(self, body):
+            self.items.append(body)
+
+        def body_of(self, chunks):
+            return b"".join(chunks)
 
         def close(self, timeout=None):
             pass
 
     pusher = Collect()
+    slices = {}  # a push's steps (held: no id reused) -> loop iterations it took
+    drive = aio.Instrumenter._drive
+
+    def counting(inst, steps):
+        slices[steps] = slices.get(steps, 0) + 1
+        drive(inst, steps)
+
+    monkeypatch.setattr(aio.Instrumenter, "_drive", counting)
 
     async def main(inst):
         lock = asyncio.Lock()
         await lock.acquire()
         waiter = asyncio.create_task(lock.acquire(), name="waiter")
-        await asyncio.sleep(0.25)
-        waiter.cancel()
+        sleepers = [asyncio.create_task(asyncio.sleep(10)) for _ in range(3000)]
+        await asyncio.sleep(0.35)
+        for task in [waiter, *sleepers]:
+            task.cancel()
 
     run(main, pusher=pusher, push_interval=0.1)
     assert pusher.items and all(callable(item) for item in pusher.items)
-    # Built later (on the pusher's thread, here after the loop ended), a
-    # capture still shows the task as it was when captured.
-    snap = Snap(pusher.items[-1]())
+    # 3,000 tasks are far more than one slice (BUILD_SLICE_S) of the loop.
+    assert slices and min(slices.values()) > 3
+    snap = Snap(json.loads(pusher.items[-1]()))
     assert snap.needs(snap.task("waiter"))
+    assert len(snap.doc["nodes"]) > 3000
 
 
 def test_an_empty_queue_needs_its_recent_producer_and_a_full_one_its_consumer():

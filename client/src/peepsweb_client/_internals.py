@@ -353,12 +353,15 @@ def describe(obj, kind):
     return attrs, {}
 
 
+_NO_RECENT = {"put": {}, "get": {}}  # shared: a capture allocates nothing for it
+
+
 def recent_tasks(obj, kind):
     """{"put": {task: at_ns}, "get": {...}}: the tasks that recently put on
     and got from a queue, with the time of each one's last put or get
     (empty for other primitives)."""
     if kind != "queue":
-        return {"put": {}, "get": {}}
+        return _NO_RECENT
     d = obj.__dict__
     return {"put": dict(d.get("_pw_putters") or {}), "get": dict(d.get("_pw_getters") or {})}
 

@@ -37,8 +37,8 @@ Everything runs on the loop thread except HTTP, which a Pusher thread does.
 import asyncio
 import collections
 import concurrent.futures
-import gc
 import itertools
+import json
 import linecache
 import logging
 import os
@@ -50,7 +50,7 @@ import weakref
 
 from peepsweb_client import _internals as ai
 from peepsweb_client.builder import SnapshotBuilder, default_process_name, format_frame
-from peepsweb_client.push import Pusher, pace
+from peepsweb_client.push import Pusher
 
 log = logging.getLogger("peepsweb.client")
 
@@ -78,11 +78,18 @@ MAX_WAKE_EVENTS = 2000
 # newest RAW_WAKES of each scan interval.
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
-SCAN_SLICE = 500  # tasks a scan tick looks at per loop iteration
+# Tasks a scan tick looks at per loop iteration (~0.15 ms), and loop time a
+# periodic push's capture and build take per loop iteration: what the
+# program's own callbacks wait for at most (bench/client_overhead.py
+# --loop-lag: 500 tasks and 0.3 ms gave a p99 lag 2.0-2.5x plain, these 1.15x).
+SCAN_SLICE = 150
+BUILD_SLICE_S = 0.0001
+JOIN_SLICE = 500  # body elements joined into one string per build step
 # Scans are numbered across instrumenters: a future's mark (see _scan_part)
 # stays meaningful when a loop is instrumented again.
 _SCAN_SERIALS = itertools.count(1)
 MAX_TEXT = 2000
+NO_FRAME = "<no coroutine frame>\n    at ?:0"
 MAX_NAME = 200
 
 
@@ -288,17 +295,19 @@ def _on_wake(fut, woken):
     loop = fut.get_loop()
     inst = _INSTRUMENTERS.get(id(loop))
     if inst is not None and inst.loop is loop:
-        inst.raw_wakes.append((_time_ns(), _current_task(), woken))
+        inst.raw_wakes.extend((_time_ns(), _current_task(), woken))
 
 
 def _settled_wakes(raw):
-    """Raw (at_ns, waker, woken) wakes as a flat list: at_ns, waker id or
-    None, woken id, at_ns, ... Flat, because on the loop thread a tuple per
-    wake that outlives the call counts towards the next garbage collection
-    (and a collection there walks the program's own young objects)."""
+    """Raw wakes (flat: at_ns, waker, woken, ...) as a flat list: at_ns,
+    waker id or None, woken id, at_ns, ... Flat, because on the loop thread
+    a tuple per wake that outlives the call counts towards the next garbage
+    collection (and a collection there walks the program's own young
+    objects)."""
     out = []
     append = out.append
-    for at_ns, waker, woken in raw:
+    each = iter(raw)
+    for at_ns, waker, woken in zip(each, each, each, strict=True):
         append(at_ns)
         append(None if waker is None else _info(waker)[0])
         append(_info(woken)[0])
@@ -453,7 +462,10 @@ class Instrumenter:
         # waits for settle_wakes() (every scan tick, and snapshots): a busy
         # loop pushes most raw wakes off the end before that, and they are
         # never converted. See RAW_WAKES for the bound.
-        self.raw_wakes = collections.deque(maxlen=RAW_WAKES)
+        # Flat (at_ns, waker, woken, at_ns, ...): no tuple per wake lives on
+        # to be counted by the collector. extend() adds a wake in one C call,
+        # so another thread never sees part of one.
+        self.raw_wakes = collections.deque(maxlen=3 * RAW_WAKES)
         # Settled wakes, flat (see _settled_wakes): at_ns, waker id, woken id, ...
         self.wakes = collections.deque(maxlen=3 * MAX_WAKE_EVENTS)
         # As of the last scan (see scan()): task -> the future it waits on,
@@ -467,6 +479,7 @@ class Instrumenter:
         self.errors = 0
         self._scans = 0  # the serial of the newest scan; a sliced scan stops when another began
         self._push_due = False  # the next scan ends in a capture for the pusher
+        self._pushing = False  # a push is being built (see _drive)
         self._handles = {}  # periodic job -> its next timer handle
         self._installed = False
 
@@ -514,7 +527,7 @@ class Instrumenter:
     def record_wake(self, waker, woken):
         """Record that `waker` (a task or None) woke `woken`, now: for wakes
         the instrumented primitives cannot see (your own primitives)."""
-        self.raw_wakes.append((_time_ns(), waker, woken))
+        self.raw_wakes.extend((_time_ns(), waker, woken))
 
     def settle_wakes(self):
         """Turn the tasks of raw wakes into task ids, and let go of every task
@@ -566,7 +579,7 @@ class Instrumenter:
             part = ai.waiting(tasks[start:end])
             self._scan_part(now, part, futs, since)
             if waiting is not None:
-                waiting.update(part)
+                waiting.update(zip(part, map(id, part.values()), strict=True))
             if end < len(tasks):
                 args = (now, tasks, futs, since, end, scan, waiting)
                 self.loop.call_soon(self._scan_slices, *args)
@@ -586,11 +599,40 @@ class Instrumenter:
         self._schedule(self.push_interval, self._push_tick)
 
     def _push(self, capture):
+        if self._pushing:
+            self.pusher.dropped += 1  # the last one is still being built
+            return
+        self._pushing = True
+        self._drive(self._push_steps(capture))
+
+    def _push_steps(self, capture):
+        """A periodic push, as steps: built on the loop thread, a slice per
+        loop iteration (see _drive), compressed and sent on the pusher's
+        thread. (Built on the pusher's thread, it shared the GIL with the
+        loop for the whole build, in turns the loop does not choose; here
+        nothing else waits for more than a slice.)"""
+        yield from capture.steps()
+        chunks = yield from _SnapshotPass(self, capture).steps(None)
+        # zlib releases the GIL: compressing on the pusher's thread is free.
+        self.pusher.push(lambda: self.pusher.body_of(chunks))
+
+    def _drive(self, steps):
+        """Run a generator of small steps on the loop: BUILD_SLICE_S of it
+        per loop iteration, so that nothing else waits longer than that."""
+        if not self._installed:
+            steps.close()
+            self._pushing = False
+            return
+        deadline = time.perf_counter() + BUILD_SLICE_S
+        clock = time.perf_counter
         try:
-            # Formatting and encoding happen on the pusher's thread.
-            self.pusher.push(lambda: self.build(capture))
+            for _ in steps:
+                if clock() >= deadline:
+                    self.loop.call_soon(self._drive, steps)
+                    return
         except Exception:
             self._note_error("periodic snapshot")
+        self._pushing = False
 
     def _note_error(self, what):
         # Instrumentation must never take the program down; say it once.
@@ -682,24 +724,19 @@ class Instrumenter:
         self.settle_wakes()  # first: tasks only raw wakes kept alive are gone
         now = _time_ns()
         tasks = self._tasks()
-        return _Capture(self, now, tasks, self.scan(now, tasks), _current_task(self.loop))
+        waiting = _wait_ids(self.scan(now, tasks))
+        capture = _Capture(self, now, tasks, waiting, _current_task(self.loop))
+        _run(capture.steps())
+        return capture
 
     def build(self, capture, snapshot_id=None):
-        """A snapshot body from a capture; any thread (the pusher's, usually)."""
-        return _SnapshotPass(self, capture).build(snapshot_id)
+        """A snapshot body (a dict) from a capture; any thread."""
+        return json.loads(b"".join(_run(_SnapshotPass(self, capture).steps(snapshot_id))))
 
     def snapshot(self, snapshot_id=None):
         """Build a snapshot body (a dict). Call it on the loop thread, or use
         snapshot_threadsafe() from another thread."""
-        # The body is thousands of fresh dicts and lists, none in a cycle:
-        # collections while it grows would only walk it again and again.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return self.build(self.capture(), snapshot_id)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+        return self.build(self.capture(), snapshot_id)
 
     def snapshot_threadsafe(self, timeout=2.0, snapshot_id=None):
         """From any thread: capture on the loop and build here; if the loop
@@ -725,7 +762,10 @@ class Instrumenter:
             try:
                 tasks = self._tasks()
                 waiting = ai.waiting(tasks)
-                capture = _Capture(self, _time_ns(), tasks, waiting, None, loop_blocked=True)
+                capture = _Capture(
+                    self, _time_ns(), tasks, _wait_ids(waiting), None, loop_blocked=True
+                )
+                _run(capture.steps())
                 return self.build(capture, snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:
@@ -751,24 +791,35 @@ class _Capture:
     suspended task with the future it waits on, the state of every active
     primitive (holders, waiters, recent putters and getters), wakes, and
     traces. What stays put while a task is suspended (its coroutine frames,
-    its name, a finished task's result) is read later, by build()."""
+    its name, a finished task's result) is read later, by build().
+    `waiting`: suspended task -> the id of the future it waits on, not the
+    future: most futures are done and let go by the program long before
+    the body is built, and a capture holding thousands of them past the
+    program's garbage collections made those collections run more often
+    (see Instrumenter._scan_part). The build reads each again.
+
+    The rest is read by steps(), a primitive at a time: on the loop of a
+    periodic push, each step is a slice of a loop iteration (see
+    Instrumenter._drive)."""
 
     def __init__(self, inst, now, tasks, waiting, current, loop_blocked=False):
+        self.inst = inst
         self.now = now
         self.tasks = tasks
+        self.waiting = waiting
         self.current = current
         self.loop_blocked = loop_blocked
-        # Suspended task -> the id of the future it waits on, not the future:
-        # most futures are done and let go by the program long before the
-        # body is built, and a capture holding thousands of them past the
-        # program's garbage collections made those collections run more
-        # often (see Instrumenter._scan_part). build() reads each again.
-        self.waiting = {t: id(w) for t, w in waiting.items()}
         # The last scan's view (replaced by the next scan, never changed).
         self.wait_futs, self.wait_since = inst.wait_futs, inst.wait_since
-        self.wakes = inst.wake_list(settle=not loop_blocked)  # flat, see _settled_wakes
-        loop = inst.loop
+        self.wakes = []  # flat, see _settled_wakes
         self.primitives = []  # (primitive, kind, state, holders, [([waiter id], op)], recent)
+        self.closed_waits = self.open_waits = ()
+
+    def steps(self):
+        inst = self.inst
+        self.wakes = inst.wake_list(settle=not self.loop_blocked)
+        yield
+        loop = inst.loop
         for obj in ai.live_members(_PRIMITIVES):
             kind = ai.primitive_kind(obj)
             if ai.bound_loop(obj) in (None, loop) and ai.is_active(obj, kind):
@@ -776,10 +827,106 @@ class _Capture:
                 waiters = ai.waiter_ids(obj, kind)
                 recent = ai.recent_tasks(obj, kind)
                 self.primitives.append((obj, kind, state, holders, waiters, recent))
+                yield
         # The long waits: closed ones (never changed again) and open ones,
         # which end now (only their last_seen_ns changes, and it is not read).
         self.closed_waits = list(inst.history)
         self.open_waits = list(inst.episodes.values())
+
+
+def _wait_ids(waiting):
+    """{task: future} -> {task: id(future)} (see _Capture)."""
+    return {t: id(w) for t, w in waiting.items()}
+
+
+# JSON text, made as the body is built: a node is a string from the moment
+# it exists. A body of dicts is tens of thousands of containers alive until
+# it is encoded: they make the program's garbage collector run, promote the
+# body to the older generations and end in full collections of the whole
+# program (20-30 ms with the GIL held); pausing the collector instead piles
+# the program's own garbage into one long collection when it is back. Strings
+# are not tracked by the collector, and each node's few temporaries are freed
+# before the next. It is also half the CPU of dicts then json.dumps.
+_json_str = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _json_int(value):
+    return "null" if value is None else str(int(value))
+
+
+def _run(steps):
+    """Run a generator of steps (see _SnapshotPass.steps) to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+class _Body:
+    """A snapshot body (SNAPSHOT_FORMAT.md v1) kept as JSON text per
+    element: what SnapshotBuilder does with dicts, for the instrumenter."""
+
+    def __init__(self, inst):
+        self.head = {"process": inst.process, "pid": inst.pid, "proc_key": inst.proc_key}
+        self.nodes = {}  # id -> JSON text
+        self.edges = {}  # "src\0dst" -> JSON text (a pair once; the last attrs win)
+        self.wakes = []
+        self.frames = {}  # text -> id
+        self.traces = []
+
+    def node(self, node_id, kind, label, attrs):
+        self.nodes[node_id] = _json({"id": node_id, "kind": kind, "label": label, "attrs": attrs})
+        return node_id
+
+    def node_text(self, node_id, text):
+        self.nodes[node_id] = text
+        return node_id
+
+    def needs(self, src, dst, attrs_text="{}"):
+        self.edges[f"{src}\0{dst}"] = (
+            f'{{"src_id":{_json_str(src)},"dst_id":{_json_str(dst)},'
+            f'"kind":"needs","attrs":{attrs_text}}}'
+        )
+
+    def frame(self, text):
+        fid = self.frames.get(text)
+        if fid is None:
+            fid = self.frames[text] = len(self.frames) + 1
+        return fid
+
+    def steps(self, captured_at_ns, snapshot_id):
+        """The body as UTF-8 byte strings to concatenate, JOIN_SLICE
+        elements per step (never joined here: a copy of the whole body
+        holds the GIL for a millisecond or two, see push.gzip_body)."""
+        head = _json({**self.head, "captured_at_ns": captured_at_ns, "snapshot_id": snapshot_id})
+        chunks = [head[:-1].encode()]
+        for key, items in (
+            ("nodes", list(self.nodes.values())),
+            ("edges", list(self.edges.values())),
+            ("wake_events", self.wakes),
+            ("pending_traces", self.traces),
+        ):
+            chunks.append(f',"{key}":['.encode())
+            for i in range(0, len(items), JOIN_SLICE):
+                comma = "," if i else ""
+                chunks.append((comma + ",".join(items[i : i + JOIN_SLICE])).encode())
+                yield
+            chunks.append(b"]")
+        frames = {str(fid): text for text, fid in self.frames.items()}
+        chunks.append(f',"frames":{_json(frames)}}}'.encode())
+        return chunks
+
+
+_OP_ATTRS = {}  # op -> its edge attrs' JSON
+
+
+def _op_attrs(op):
+    text = _OP_ATTRS.get(op)
+    if text is None:
+        text = _OP_ATTRS[op] = _json({"op": op})
+    return text
 
 
 class _SnapshotPass:
@@ -791,54 +938,76 @@ class _SnapshotPass:
         self.inst = inst
         self.c = capture
         self.now = capture.now
-        self.b = SnapshotBuilder(inst.process, inst.pid, inst.proc_key)
+        self.b = _Body(inst)
         self.proc_key = inst.proc_key
-        self.site_texts = {}  # site -> frame text (sites are shared by many tasks)
+        self.site_texts = {}  # site -> frame text, as JSON (sites are shared by many tasks)
         self.frame_texts = {}  # (id(code), line, via) -> frame text
         self.task_nodes = {}  # id(task) -> node id
-        self.waiter_owner = {}  # id(future) -> (node id, operation)
+        # id(future) -> the primitive's node id, and -> the operation: two
+        # dicts, no tuple per waiter (see _Body on the collector).
+        self.waiter_node = {}
+        self.waiter_op = {}
         self.future_nodes = {}  # id(future) -> node id
         self.primitive_nodes = {}  # id(primitive) -> node id
         # The newest wake of each task (wakes are recorded in time order).
         self.last_waker = {woken: waker for _at, waker, woken in _wake_triples(capture.wakes)}
-        # Suspended task -> the future it waits on, when it still waits on
-        # the one captured; None when it has moved on since (it was woken:
-        # "scheduled", and nothing it awaited then is known any more).
-        self.waiting = {}
-        for t, key in capture.waiting.items():
-            waiter = ai.fut_waiter(t)
-            self.waiting[t] = waiter if waiter is not None and id(waiter) == key else None
 
-    def build(self, snapshot_id):
+    def steps(self, snapshot_id):
+        """The build as a generator that yields between small pieces of work
+        (a task, a primitive...) and returns the body's bytes.
+
+        The capture's references to tasks are let go of as the build goes:
+        built a slice per loop iteration, it lasts tens of milliseconds,
+        and everything a task that ends meanwhile holds would otherwise
+        live on until the end. Those objects counted towards the program's
+        next garbage collection (an extra collection per push, 3-5 ms each
+        on a loop of 3,000 tasks: bench/client_overhead.py --loop-lag)."""
         c = self.c
-        live = [t for t in c.tasks if t in c.waiting or not t.done()]
-        done = [t for t in c.tasks if t not in c.waiting and t.done()]
+        tasks, c.tasks = c.tasks, None
+        live = [t for t in tasks if t in c.waiting or not t.done()]
+        yield
+        done = [t for t in tasks if t not in c.waiting and t.done()]
+        del tasks
         if len(done) > MAX_DONE_TASKS:
             done.sort(key=lambda t: _info(t)[TASK_ID])
             done = done[-MAX_DONE_TASKS:]
-        # pace(): on the pusher's thread, the loop gets the GIL in between.
-        for t in live + done:
-            self.task_node(t)
-            pace()
+        order = live + done
+        del live, done
+        yield
+        # Primitives first: a task's edge to what it waits on needs them.
         for captured in c.primitives:
             self.primitive_node(*captured)
-        for t, waiter in self.waiting.items():
-            dst, attrs = self.target_of(waiter, t, c.waiting[t])
-            if dst is not None:
-                self.b.needs(self.task_node(t), dst, **attrs)
-            pace()
-        self.wake_events()
-        self.pending_traces()
+            yield
+        c.primitives = None
+        for i, t in enumerate(order):
+            order[i] = None
+            node_id = self.task_node(t)
+            key = c.waiting.pop(t, _UNSET)
+            if key is not _UNSET:
+                dst, attrs = self.target_of(self.waiter(t, key), t, key)
+                if dst is not None:
+                    self.b.needs(node_id, dst, attrs)
+            yield
+        yield from self.wake_events()
+        yield from self.pending_traces()
         if c.loop_blocked:
             self.loop_thread_node()
-        return self.b.build(snapshot_id=snapshot_id, captured_at_ns=self.now, validate=False)
+        return (yield from self.b.steps(self.now, snapshot_id))
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def task_state(self, t):
-        if t in self.waiting:
+    def waiter(self, t, key):
+        """For a task suspended at the capture on the future of id `key`:
+        that future if the task still waits on it; None when it has moved
+        on since (it was woken: "scheduled", and nothing it awaited then is
+        known any more)."""
+        waiter = ai.fut_waiter(t)
+        return waiter if waiter is not None and id(waiter) == key else None
+
+    def task_state(self, t, waiter):
+        """`waiter`: see waiter(); _UNSET for a task not suspended at the capture."""
+        if waiter is not _UNSET:
             # A future already done: its task is on the ready queue.
-            waiter = self.waiting[t]
             return "scheduled" if waiter is None or waiter.done() else "pending"
         if t is self.c.current:
             return "running"
@@ -849,6 +1018,8 @@ class _SnapshotPass:
         return "scheduled"
 
     def task_node(self, t):
+        """The task's node, as JSON text made in one go (the commonest node
+        by far: see _Body)."""
         key = id(t)
         node_id = self.task_nodes.get(key)
         if node_id is not None:
@@ -857,33 +1028,39 @@ class _SnapshotPass:
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__
-        state = self.task_state(t)
-        attrs = {"task_id": task_id, "name": name, "state": state, "coro": coro_name}
+        captured = self.c.waiting.get(t, _UNSET)
+        waiter = _UNSET if captured is _UNSET else self.waiter(t, captured)
+        state = self.task_state(t, waiter)
+        label = name
+        if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
+            label = coro_name
+        node_id = self.task_nodes[key] = f"task:{self.proc_key}:{task_id}"
+        text = [
+            f'{{"id":{_json_str(node_id)},"kind":"task","label":{_json_str(label)},'
+            f'"attrs":{{"task_id":{task_id},"name":{_json_str(name)},"state":"{state}",'
+            f'"coro":{_json_str(coro_name)}'
+        ]
         if spawned_at_ns is not None:
-            attrs["spawned_at_ns"] = spawned_at_ns
+            text.append(f',"spawned_at_ns":{spawned_at_ns}')
         if parent_id is not None:
-            attrs["parent_task_id"] = parent_id
+            text.append(f',"parent_task_id":{parent_id}')
         if site is not None:
             site_key = (id(site[0]), site[1])  # hashing a code object hashes its bytecode
-            text = self.site_texts.get(site_key)
-            if text is None:
-                text = self.site_texts[site_key] = _site_text(site)
-            attrs["spawn_backtrace"] = text
+            site_json = self.site_texts.get(site_key)
+            if site_json is None:
+                site_json = self.site_texts[site_key] = _json_str(_site_text(site))
+            text.append(f',"spawn_backtrace":{site_json}')
         waker = self.last_waker.get(task_id, _UNSET)
         if waker is not _UNSET:
-            attrs["last_wake_from_task_id"] = waker
-        if state == "pending" and _same_wait(self.c.wait_futs.get(t), self.waiting[t]):
+            text.append(f',"last_wake_from_task_id":{_json_int(waker)}')
+        if state == "pending" and _same_wait(self.c.wait_futs.get(t), waiter):
             # When the wait began, not how long it has lasted: a duration
             # would change the node at every capture (SNAPSHOT_FORMAT v1.2).
-            attrs["pending_since_ns"] = self.c.wait_since[t]
+            text.append(f',"pending_since_ns":{self.c.wait_since[t]}')
         elif state == "failed":
-            attrs["exception"] = repr(ai.task_exception(t))[:MAX_TEXT]
-        if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
-            name = coro_name
-        node_id = self.task_nodes[key] = self.b.add_node(
-            f"task:{self.proc_key}:{task_id}", "task", name, attrs
-        )
-        return node_id
+            text.append(f',"exception":{_json_str(repr(ai.task_exception(t))[:MAX_TEXT])}')
+        text.append("}}")
+        return self.b.node_text(node_id, "".join(text))
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -897,14 +1074,15 @@ class _SnapshotPass:
         if kind == "condition":
             attrs["lock"] = primitive_name(ai.condition_lock(obj))
         node_id = self.primitive_nodes[id(obj)] = self.b.node(
-            kind, str(_primitive_serial(obj)), name, attrs=attrs
+            f"{kind}:{self.proc_key}:{_primitive_serial(obj)}", kind, name, attrs
         )
         for keys, op in waiters:
             for key in keys:
-                self.waiter_owner[key] = (node_id, op)
+                self.waiter_node[key] = node_id
+                self.waiter_op[key] = op
         for task, permits in holders.items():
             held = {"held": True} if kind == "lock" else {"held": True, "permits": permits}
-            self.b.needs(node_id, self.task_node(task), **held)
+            self.b.needs(node_id, self.task_node(task), _json(held))
         if kind == "queue":
             self.queue_edges(node_id, state, recent)
         return node_id
@@ -931,7 +1109,7 @@ class _SnapshotPass:
             for task, at_ns in recent[op].items():
                 if not task.done():
                     attrs = {"queue": queue, "role": role, f"last_{op}_at_ns": at_ns}
-                    self.b.needs(node_id, self.task_node(task), **attrs)
+                    self.b.needs(node_id, self.task_node(task), _json(attrs))
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -940,13 +1118,13 @@ class _SnapshotPass:
         id was `key` at the capture (None when the task has moved on since;
         a primitive's waiters, captured, still say what it waited on then);
         (None, None) when that is not known."""
-        owner = self.waiter_owner.get(key)
-        if owner is not None and not (owner[1] == "get" and owner[0].startswith("queue:")):
-            return owner[0], {"op": owner[1]}
+        owner = self.waiter_node.get(key)
+        if owner is not None and not (self.waiter_op[key] == "get" and owner.startswith("queue:")):
+            return owner, _op_attrs(self.waiter_op[key])
         if fut is None:
             return None, None
         if isinstance(fut, asyncio.Task):
-            return self.task_node(fut), {"op": "await"}
+            return self.task_node(fut), _op_attrs("await")
         # (A getter may be as_completed() waiting on its own queue: the
         # futures it has left are what it needs.)
         # The frames of a task suspended on a future stay as they are until
@@ -959,22 +1137,22 @@ class _SnapshotPass:
         for outer in chain[-2:]:
             todo = ai.as_completed_todo(*outer)
             if todo is not None:
-                return self.future_node(fut, outer, "as_completed", todo), {"op": "await"}
+                return self.future_node(fut, outer, "as_completed", todo), _op_attrs("await")
         if owner is not None:
-            return owner[0], {"op": owner[1]}
+            return owner, _op_attrs(self.waiter_op[key])
         if inner is not None:
             group = ai.taskgroup_children(*inner)
             if group is not None:
                 node = self.future_node(fut, inner, "TaskGroup", group[1], owner=task)
-                return node, {"op": "await"}
+                return node, _op_attrs("await")
             obj = ai.primitive_self(*inner)
             kind = ai.primitive_kind(obj) if obj is not None else None
             if kind is not None:
                 self.found_primitive(obj, kind)
-                owner = self.waiter_owner.get(id(fut))
+                owner = self.waiter_node.get(id(fut))
                 if owner is not None:
-                    return owner[0], {"op": owner[1]}
-        return self.future_node(fut, inner), {"op": "await"}
+                    return owner, _op_attrs(self.waiter_op[id(fut)])
+        return self.future_node(fut, inner), _op_attrs("await")
 
     def future_node(self, fut, link, label=None, children=None, owner=None, depth=0):
         """A `future` node for what a task awaits, needing the tasks and
@@ -1006,7 +1184,9 @@ class _SnapshotPass:
             if frame is not None:
                 where = [(link[1], frame.f_lineno, None)]
                 attrs["awaited_at"] = _format_raw(where, self.frame_texts)[0]
-        node_id = self.future_nodes[key] = self.b.node("future", f"{key:x}", label, attrs=attrs)
+        node_id = self.future_nodes[key] = self.b.node(
+            f"future:{self.proc_key}:{key:x}", "future", label, attrs
+        )
         if depth < 4:
             for child in children:
                 if child.done():
@@ -1020,27 +1200,31 @@ class _SnapshotPass:
     # -- wakes and traces --------------------------------------------------------------------
 
     def wake_events(self):
-        worker = self.inst.worker
-        self.b.add_wakes(
-            {
-                "at_ns": at_ns,
-                "waker_task_id": waker,
-                "woken_task_id": woken,
-                "target_worker": worker,
-            }
-            for at_ns, waker, woken in _wake_triples(self.c.wakes)
-        )
+        worker = _json_int(self.inst.worker)
+        wakes = self.b.wakes
+        for i, (at_ns, waker, woken) in enumerate(_wake_triples(self.c.wakes)):
+            wakes.append(
+                f'{{"at_ns":{at_ns},"waker_task_id":{_json_int(waker)},'
+                f'"woken_task_id":{woken},"target_worker":{worker}}}'
+            )
+            if i % 256 == 255:
+                yield
 
     def pending_traces(self):
         closed = [(ep, ep.last_seen_ns) for ep in self.c.closed_waits]
         for ep, end in closed + [(ep, self.now) for ep in self.c.open_waits]:
-            self.b.pending_trace(
-                ep.task_id,
-                _format_raw(ep.frames, self.frame_texts) or ["<no coroutine frame>\n    at ?:0"],
-                duration_us=max(0, end - ep.since_ns) // 1000,
-                at_ns=end,
-                since_ns=ep.since_ns,
-            )
+            frames = _format_raw(ep.frames, self.frame_texts) or [NO_FRAME]
+            trace = {
+                "task_id": ep.task_id,
+                "at_ns": end,
+                "duration_us": max(0, end - ep.since_ns) // 1000,
+                # When the wait began: unlike the duration, it stays the
+                # same across captures of one wait.
+                "since_ns": ep.since_ns,
+                "frame_ids": [self.b.frame(f) for f in frames],
+            }
+            self.b.traces.append(_json(trace))
+            yield
 
     def loop_thread_node(self):
         """The loop thread did not answer: show it, with what it is running."""
@@ -1052,15 +1236,14 @@ class _SnapshotPass:
                 code = frame.f_code
                 frames.append(format_frame(code.co_qualname, code.co_filename, frame.f_lineno))
                 frame = frame.f_back
-        self.b.node(
-            "thread",
-            "loop",
-            "event loop thread (not responding)",
-            name="event loop",
-            state="blocked",
-            native_id=self.inst.worker,
-            stack="\n".join(frames)[: 60 * 1024],
-        )
+        attrs = {
+            "name": "event loop",
+            "state": "blocked",
+            "native_id": self.inst.worker,
+            "stack": "\n".join(frames)[: 60 * 1024],
+        }
+        label = "event loop thread (not responding)"
+        self.b.node(f"thread:{self.proc_key}:loop", "thread", label, attrs)
 
 
 # -- module-level API ----------------------------------------------------------------

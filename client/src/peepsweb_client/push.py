@@ -20,15 +20,14 @@ in flight.
 import contextlib
 import email.utils
 import gc
-import gzip
 import http.client
 import json
 import logging
 import random
 import socket
-import sys
 import threading
 import time
+import zlib
 from collections import deque
 from urllib.parse import urlsplit
 
@@ -44,76 +43,41 @@ def ingest_url(url):
     return url if url.endswith(INGEST_PATH) else url + INGEST_PATH
 
 
-ENCODE_SLICE = 64  # list items or dict entries per json.dumps call (~0.5 ms)
-GIL_TURN_S = 0.0005
-# While a body is built and encoded, the thread rests as long as it worked
-# every PACE_S: the program's event loop gets the GIL at least half the time
-# and never waits for it beyond a slice (bench/client_overhead.py --loop-lag).
-PACE_S = 0.001
-_pacing = threading.local()
-
-
-def pace():
-    """Called between small pieces of a body's build and encoding: inside
-    _quietly() (the pusher's thread), sleeps once PACE_S of work is done;
-    elsewhere (a snapshot taken on the loop thread) does nothing."""
-    until = getattr(_pacing, "until", None)
-    if until is not None and time.perf_counter() >= until:
-        time.sleep(PACE_S)
-        _pacing.until = time.perf_counter() + PACE_S
+ENCODE_SLICE = 64  # list items or dict entries per json.dumps call (~0.3 ms)
 
 
 @contextlib.contextmanager
-def _quietly():
-    """While this thread builds and encodes a body (tens of ms of Python):
-    - another thread waiting for the GIL, the program's event loop above
-      all, gets it after 0.5 ms instead of the interpreter's 5 ms switch
-      interval;
-    - the cyclic garbage collector is paused. A body is tens of thousands
-      of fresh dicts and lists, none in a cycle, alive until it is encoded:
-      with the collector on they trigger dozens of collections, which
-      promote the body to the older generations and end in full
-      collections of the whole program (20-30 ms with the GIL held, the
-      worst loop lag there was). The caller frees the body before the
-      collector is back, so its count of allocations returns to where it
-      was. Garbage the program makes meanwhile waits for the next
-      collection. (A program that disables the collector itself while a
-      body is being built gets it back enabled afterwards.)"""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, GIL_TURN_S))
+def _paused_gc():
+    """While this thread encodes a dict body, the cyclic garbage collector
+    is paused. A body is tens of thousands of dicts and lists, none in a
+    cycle: collections meanwhile would only promote it to the older
+    generations and end in full collections of the whole program. The
+    caller frees the body before the collector is back, so its count of
+    allocations returns to where it was. (A program that disables the
+    collector itself meanwhile gets it back enabled afterwards.)"""
     collecting = gc.isenabled()
     gc.disable()
-    _pacing.until = time.perf_counter() + PACE_S
     try:
         yield
     finally:
-        _pacing.until = None
         if collecting:
             gc.enable()
-        sys.setswitchinterval(before)
 
 
 def _dumps(value):
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _paced(text):
-    pace()
-    return text
-
-
 def _dumps_sliced(value):
     """JSON of a list or dict, made ENCODE_SLICE items per json.dumps call."""
     if isinstance(value, list):
         chunks = (
-            _paced(_dumps(value[i : i + ENCODE_SLICE])[1:-1])
-            for i in range(0, len(value), ENCODE_SLICE)
+            _dumps(value[i : i + ENCODE_SLICE])[1:-1] for i in range(0, len(value), ENCODE_SLICE)
         )
         return "[" + ",".join(chunks) + "]"
     items = list(value.items())
     chunks = (
-        _paced(_dumps(dict(items[i : i + ENCODE_SLICE]))[1:-1])
-        for i in range(0, len(items), ENCODE_SLICE)
+        _dumps(dict(items[i : i + ENCODE_SLICE]))[1:-1] for i in range(0, len(items), ENCODE_SLICE)
     )
     return "{" + ",".join(chunks) + "}"
 
@@ -137,8 +101,18 @@ def encode(doc, compress=True):
         )
         + "}"
     ).encode()
+    return gzip_body([raw]) if compress else raw
+
+
+def gzip_body(chunks):
+    """gzip of the concatenated byte strings, as gzip.compress(b"".join(chunks),
+    5, mtime=0) makes it, without the join: the GIL is held for a copy of
+    the whole body by neither (zlib releases it while it works)."""
     # Level 5: most of level 9's ratio on JSON at a fraction of its CPU.
-    return gzip.compress(raw, compresslevel=5, mtime=0) if compress else raw
+    z = zlib.compressobj(5, zlib.DEFLATED, 31)  # 31: a gzip header, mtime 0
+    out = [z.compress(chunk) for chunk in chunks]
+    out.append(z.flush())
+    return b"".join(out)
 
 
 class Response:
@@ -444,13 +418,17 @@ class Pusher:
                     self._busy = False
                     self._cond.notify_all()
 
+    def body_of(self, chunks):
+        """The body to send for compact JSON, as byte strings to concatenate."""
+        return gzip_body(chunks) if self.compress else b"".join(chunks)
+
     def _encode(self, items):
         for item in items:
             try:
-                with _quietly():
+                with _paused_gc():
                     doc = item() if callable(item) else item
                     body = doc if isinstance(doc, bytes) else encode(doc, self.compress)
-                    del doc, item  # freed by reference counting, collector still paused
+                    del doc, item  # freed by reference counting, the collector still paused
             except Exception as e:  # a bad body must not stop the thread
                 self.failed += 1
                 self.last_error = repr(e)
