@@ -235,3 +235,15 @@ def test_an_empty_queue_needs_its_recent_producer_and_a_full_one_its_consumer():
         "queue": "empty",
         "role": "producer",
     }
+
+
+def test_a_task_name_that_is_not_valid_unicode_does_not_stop_snapshots():
+    async def main(inst):
+        task = asyncio.create_task(asyncio.sleep(10), name="bad\ud800name")
+        await settle()
+        snap = Snap(inst.snapshot())
+        task.cancel()
+        return snap
+
+    snap = run(main)
+    assert snap.task("bad?name")

@@ -851,6 +851,12 @@ _json_str = json.encoder.encode_basestring  # a JSON string literal, non-ASCII k
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
+def _utf8(text):
+    # A lone surrogate in a name the program chose becomes "?": the body
+    # stays UTF-8, which the server requires.
+    return text.encode("utf-8", "replace")
+
+
 def _json_int(value):
     return "null" if value is None else str(int(value))
 
@@ -901,21 +907,21 @@ class _Body:
         elements per step (never joined here: a copy of the whole body
         holds the GIL for a millisecond or two, see push.gzip_body)."""
         head = _json({**self.head, "captured_at_ns": captured_at_ns, "snapshot_id": snapshot_id})
-        chunks = [head[:-1].encode()]
+        chunks = [_utf8(head[:-1])]
         for key, items in (
             ("nodes", list(self.nodes.values())),
             ("edges", list(self.edges.values())),
             ("wake_events", self.wakes),
             ("pending_traces", self.traces),
         ):
-            chunks.append(f',"{key}":['.encode())
+            chunks.append(_utf8(f',"{key}":['))
             for i in range(0, len(items), JOIN_SLICE):
                 comma = "," if i else ""
-                chunks.append((comma + ",".join(items[i : i + JOIN_SLICE])).encode())
+                chunks.append(_utf8(comma + ",".join(items[i : i + JOIN_SLICE])))
                 yield
             chunks.append(b"]")
         frames = {str(fid): text for text, fid in self.frames.items()}
-        chunks.append(f',"frames":{_json(frames)}}}'.encode())
+        chunks.append(_utf8(f',"frames":{_json(frames)}}}'))
         return chunks
 
 
