@@ -948,7 +948,7 @@ class _SnapshotPass:
         self.proc_key = inst.proc_key
         self.site_texts = {}  # site -> frame text, as JSON (sites are shared by many tasks)
         self.frame_texts = {}  # (id(code), line, via) -> frame text
-        self.task_nodes = {}  # id(task) -> node id
+        self.task_nodes = {}  # task id -> node id
         # id(future) -> the primitive's node id, and -> the operation: two
         # dicts, no tuple per waiter (see _Body on the collector).
         self.waiter_node = {}
@@ -1026,11 +1026,12 @@ class _SnapshotPass:
     def task_node(self, t):
         """The task's node, as JSON text made in one go (the commonest node
         by far: see _Body)."""
-        key = id(t)
-        node_id = self.task_nodes.get(key)
+        # By task id, not id(t): the build lets go of the capture's tasks,
+        # and a task made meanwhile may have the address of one that ended.
+        task_id, parent_id, spawned_at_ns, site, _ref = _info(t)
+        node_id = self.task_nodes.get(task_id)
         if node_id is not None:
             return node_id
-        task_id, parent_id, spawned_at_ns, site, _ref = _info(t)
         name = t.get_name()
         coro = t.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__name__
@@ -1040,7 +1041,7 @@ class _SnapshotPass:
         label = name
         if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
             label = coro_name
-        node_id = self.task_nodes[key] = f"task:{self.proc_key}:{task_id}"
+        node_id = self.task_nodes[task_id] = f"task:{self.proc_key}:{task_id}"
         text = [
             f'{{"id":{_json_str(node_id)},"kind":"task","label":{_json_str(label)},'
             f'"attrs":{{"task_id":{task_id},"name":{_json_str(name)},"state":"{state}",'
