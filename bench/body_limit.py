@@ -27,18 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.benchdb import setup_django  # noqa: E402
+from bench.procstat import status_bytes  # noqa: E402
 from tests.support import rawhttp  # noqa: E402
 from tests.support.processes import start_daphne  # noqa: E402
 
 MIB = 1024 * 1024
 CHUNK = b"x" * (256 * 1024)
-
-
-def proc_kib(pid, field):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise LookupError(field)
 
 
 def body(size):
@@ -56,12 +50,12 @@ def run_case(name, limit, send, log_dir):
     server = start_daphne(env, Path(log_dir) / f"{name}.log")
     try:
         pid = server.process.pid
-        before = proc_kib(pid, "VmHWM")
+        before = status_bytes(pid, "VmHWM")
         answer = send(server.port)
-        after = proc_kib(pid, "VmHWM")
+        after = status_bytes(pid, "VmHWM")
     finally:
         server.stop()
-    return answer, round((after - before) / 1024, 1) + 0.0  # no "-0.0" for a few KiB less
+    return answer, round((after - before) / MIB, 1) + 0.0  # no "-0.0" for a few KiB less
 
 
 def main():

@@ -90,6 +90,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_seconds  # noqa: E402
+
 VALGRIND_SLOWDOWN = 40  # roughly, for cachegrind without cache simulation
 PUSH_INTERVAL = "0.5"
 WARMUP = 2  # seconds each program runs before it is measured
@@ -378,7 +380,7 @@ def loop_lag(server, rounds, seconds):
 
     def measure(side):
         before = stored_snapshots(url)[0]
-        server_cpu, started = process_cpu(server.process.pid), time.monotonic()
+        server_cpu, started = cpu_seconds(server.process.pid), time.monotonic()
         done = subprocess.run(
             program_command(side, "lag", str(seconds)),
             env=program_env(url),
@@ -390,7 +392,7 @@ def loop_lag(server, rounds, seconds):
             raise RuntimeError(f"{side} lag program failed:\n{done.stdout}\n{done.stderr}")
         result = json.loads(done.stdout.splitlines()[-1])
         lags = result["lags"]
-        server_cpu = (process_cpu(server.process.pid) - server_cpu) / (time.monotonic() - started)
+        server_cpu = (cpu_seconds(server.process.pid) - server_cpu) / (time.monotonic() - started)
         stored, nodes = stored_snapshots(url)
         return {
             "p50": percentile(lags, 0.50),
@@ -475,11 +477,6 @@ async def aiohttp_program():
 # -- 3. aiohttp: the measurement ----------------------------------------------------------
 
 
-def process_cpu(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def load_program(port, connections, seconds):
     """The load generator (a child process): `connections` keep-alive
     HTTP/1.1 connections, each sending its next GET as soon as the answer
@@ -558,9 +555,9 @@ def aiohttp_load(url, rounds, seconds, connections):
             load(ports[side], connections, WARMUP)
 
         def measure(side):
-            cpu = process_cpu(servers[side].pid)
+            cpu = cpu_seconds(servers[side].pid)
             rate = load(ports[side], connections, seconds)
-            cpu = (process_cpu(servers[side].pid) - cpu) / seconds
+            cpu = (cpu_seconds(servers[side].pid) - cpu) / seconds
             return {"rate": rate, "cpu": cpu, "cpu_per_request": cpu / rate}
 
         results = rounds_of(rounds, measure)

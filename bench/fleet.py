@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.benchdb import setup_django  # noqa: E402
+from bench.procstat import cpu_seconds, load, machine_cpu  # noqa: E402
 
 N_NODES = 2000
 N_EDGES = 2000
@@ -232,21 +233,10 @@ def push(port, proc, fraction):
 # -- machine figures -------------------------------------------------------------
 
 
-def load():
-    return "load " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def cpu_seconds(pid):
-    """user + system CPU of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy():
-    """(busy, total) jiffies over all cores since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    """(busy, total) CPU seconds over all cores since boot."""
+    busy, _interrupts, total = machine_cpu()
+    return busy, total
 
 
 # -- the server and the database ---------------------------------------------------

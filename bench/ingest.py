@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.benchdb import setup_django  # noqa: E402
+from bench.procstat import status_bytes  # noqa: E402
 
 STATES = ["pending"] * 5 + ["running", "ready", "completed", "failed", "sleeping"]
 KINDS = ["future", "lock", "mpsc_tx", "mpsc_rx", "semaphore", "request", "oneshot_rx"]
@@ -149,14 +150,6 @@ def server_timing(header):
     return laps
 
 
-def proc_status(pid, field):
-    """VmRSS / VmHWM of a process, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise LookupError(field)
-
-
 class Server:
     def __init__(self, log_dir, app):
         self.port = free_port()
@@ -202,10 +195,10 @@ class Server:
         return elapsed, orjson.loads(payload)
 
     def rss(self):
-        return proc_status(self.process.pid, "VmRSS")
+        return status_bytes(self.process.pid, "VmRSS")
 
     def peak_rss(self):
-        return proc_status(self.process.pid, "VmHWM")
+        return status_bytes(self.process.pid, "VmHWM")
 
     def stop(self):
         self.process.terminate()

@@ -65,6 +65,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import machine_cpu, proc_cpu  # noqa: E402
+
 NODES = 1000
 PROC_KEY = "bench-live-1"
 TOPICS = ["", "list", "overview", "tasks"]
@@ -323,14 +325,6 @@ def stop_clients(process):
 
 # -- where the CPU goes -----------------------------------------------------------
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(stat_path):
-    """(own, reaped children's) CPU seconds of a process or thread."""
-    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
-
 
 def postgres_cpu():
     """CPU seconds of the throwaway PostgreSQL (scripts/pg): the postmaster,
@@ -352,14 +346,6 @@ def postgres_cpu():
         if int(text.rsplit(")", 1)[1].split()[1]) == postmaster:
             total += proc_cpu(stat)[0]
     return total
-
-
-def machine_busy():
-    """CPU seconds the machine spent busy, and of those in interrupts (the
-    kernel's network work, which no process is charged for) (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / TICK, (values[5] + values[6]) / TICK
 
 
 def cpu_sample(server_pid, clients):
@@ -384,7 +370,7 @@ def cpu_sample(server_pid, clients):
         "websocket clients process": proc_cpu(f"/proc/{clients.pid}/stat")[0] if clients else 0.0,
         "bench posting threads": sum(os.times()[:2]),
     }
-    sample["machine"], sample["kernel: interrupts (network)"] = machine_busy()
+    sample["machine"], sample["kernel: interrupts (network)"], _total = machine_cpu()
     return sample
 
 
