@@ -5,6 +5,7 @@ directly, TaskGroup, shield; parents and spawn sites right or absent."""
 import asyncio
 import gc
 import json
+import time
 
 from peepsweb_client import aio
 
@@ -156,28 +157,32 @@ def test_a_trace_follows_the_await_into_the_awaited_task():
     assert functions[-1].endswith("boss")
 
 
+class Collect:
+    """A pusher that keeps what it is given (the body callables)."""
+
+    def __init__(self):
+        self.items = []
+        self.dropped = 0
+
+    def push(self, body):
+        self.items.append(body)
+
+    def body_of(self, chunks):
+        return b"".join(chunks)
+
+    def close(self, timeout=None):
+        pass
+
+
 def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
-    class Collect:
-        def __init__(self):
-            self.items = []
-            self.dropped = 0
-
-        def push(self, body):
-            self.items.append(body)
-
-        def body_of(self, chunks):
-            return b"".join(chunks)
-
-        def close(self, timeout=None):
-            pass
-
     pusher = Collect()
     slices = {}  # a push's steps (held: no id reused) -> loop iterations it took
     drive = aio.Instrumenter._drive
 
-    def counting(inst, steps):
-        slices[steps] = slices.get(steps, 0) + 1
-        drive(inst, steps)
+    def counting(inst, steps, last_end=None):
+        if steps.__name__ == "_push_steps":
+            slices[steps] = slices.get(steps, 0) + 1
+        drive(inst, steps, last_end)
 
     monkeypatch.setattr(aio.Instrumenter, "_drive", counting)
 
@@ -247,3 +252,49 @@ def test_a_task_name_that_is_not_valid_unicode_does_not_stop_snapshots():
 
     snap = run(main)
     assert snap.task("bad?name")
+
+
+def test_a_loop_whose_callbacks_take_long_still_gets_its_pushes():
+    pusher = Collect()
+
+    async def main(inst):
+        sleepers = [asyncio.create_task(asyncio.sleep(30)) for _ in range(3000)]
+
+        async def hog():  # 50 ms of CPU per loop iteration
+            while True:
+                started = time.perf_counter()
+                while time.perf_counter() - started < 0.05:
+                    pass
+                await asyncio.sleep(0)
+
+        hogs = asyncio.create_task(hog())
+        await asyncio.sleep(2)
+        for task in [hogs, *sleepers]:
+            task.cancel()
+
+    run(main, pusher=pusher, push_interval=0.2)
+    # At 0.1 ms a slice, a scan and a build of 3,000 tasks would take some
+    # 300 iterations of 50 ms each: no push at all in 2 s.
+    assert len(pusher.items) >= 2
+    assert len(Snap(json.loads(pusher.items[-1]())).doc["nodes"]) > 3000
+
+
+def test_a_snapshot_taken_during_a_periodic_scan_does_not_stop_the_pushes():
+    pusher = Collect()
+
+    async def main(inst):
+        sleepers = [asyncio.create_task(asyncio.sleep(30)) for _ in range(3000)]
+        # Snapshots on the loop while the periodic scans run in slices: each
+        # one supersedes the scan in progress.
+        stop = time.perf_counter() + 0.6
+        while time.perf_counter() < stop:
+            inst.snapshot()
+            await asyncio.sleep(0)
+        pushed = len(pusher.items)
+        await asyncio.sleep(0.6)
+        for task in sleepers:
+            task.cancel()
+        return pushed
+
+    pushed_during = run(main, pusher=pusher, push_interval=0.1)
+    assert len(pusher.items) > pushed_during + 1  # the pushes went on afterwards

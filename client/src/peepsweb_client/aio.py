@@ -84,6 +84,7 @@ MAX_TRACE_HISTORY = 256
 # --loop-lag: 500 tasks and 0.3 ms gave a p99 lag 2.0-2.5x plain, these 1.15x).
 SCAN_SLICE = 150
 BUILD_SLICE_S = 0.0001
+BUILD_SHARE = 0.1
 JOIN_SLICE = 500  # body elements joined into one string per build step
 # Scans are numbered across instrumenters: a future's mark (see _scan_part)
 # stays meaningful when a loop is instrumented again.
@@ -550,11 +551,11 @@ class Instrumenter:
     # -- periodic work on the loop ----------------------------------------------------
 
     def _scan_tick(self):
-        """The periodic scan, SCAN_SLICE tasks per loop iteration: on a
-        loop of thousands of tasks one pass would hold the loop for
-        milliseconds at a time. A push that is due is captured by the scan
-        as it goes (the suspended tasks of each slice), so a push adds no
-        pass of its own over the tasks."""
+        """The periodic scan, in slices (see _drive): on a loop of thousands
+        of tasks one pass would hold the loop for milliseconds at a time. A
+        push that is due is captured by the scan as it goes (the suspended
+        tasks of each slice), so a push adds no pass of its own over the
+        tasks."""
         if not self._installed:
             return
         try:
@@ -564,32 +565,34 @@ class Instrumenter:
             self._scans = next(_SCAN_SERIALS)
             waiting = {} if self._push_due else None
             self._push_due = False
-            self._scan_slices(_time_ns(), self._tasks(), {}, {}, 0, self._scans, waiting)
+            steps = self._scan_steps(_time_ns(), self._tasks(), self._scans, waiting)
         except Exception:
             self._note_error("pending scan")
             self._schedule(self.scan_interval, self._scan_tick)
-
-    def _scan_slices(self, now, tasks, futs, since, start, scan, waiting):
-        if not self._installed or scan != self._scans:  # a whole scan() ran meanwhile
             return
+        self._drive(steps)
+
+    def _scan_steps(self, now, tasks, scan, waiting):
         try:
-            end = start + SCAN_SLICE
-            # Each slice reads what its tasks wait on when it runs: a task's
-            # wait is timed from the first scan that sees it.
-            part = ai.waiting(tasks[start:end])
-            self._scan_part(now, part, futs, since)
-            if waiting is not None:
-                waiting.update(zip(part, map(id, part.values()), strict=True))
-            if end < len(tasks):
-                args = (now, tasks, futs, since, end, scan, waiting)
-                self.loop.call_soon(self._scan_slices, *args)
-                return
+            futs, since = {}, {}
+            for start in range(0, len(tasks), SCAN_SLICE):
+                if scan != self._scans:  # a whole scan() ran meanwhile
+                    return
+                # Each slice reads what its tasks wait on when it runs: a
+                # task's wait is timed from the first scan that sees it.
+                part = ai.waiting(tasks[start : start + SCAN_SLICE])
+                self._scan_part(now, part, futs, since)
+                if waiting is not None:
+                    waiting.update(zip(part, map(id, part.values()), strict=True))
+                yield
             self._scan_done(futs, since)
             if waiting is not None:
                 self._push(_Capture(self, now, tasks, waiting, _current_task(self.loop)))
-        except Exception:
-            self._note_error("pending scan")
-        self._schedule(self.scan_interval, self._scan_tick)
+        finally:
+            # Whatever happened to this one (done, superseded, failed), the
+            # next scan comes: the pushes ride on the scans.
+            if self._installed:
+                self._schedule(self.scan_interval, self._scan_tick)
 
     def _push_tick(self):
         """A push is due: the next scan captures it (see _scan_tick)."""
@@ -603,7 +606,7 @@ class Instrumenter:
             self.pusher.dropped += 1  # the last one is still being built
             return
         self._pushing = True
-        self._drive(self._push_steps(capture))
+        self.loop.call_soon(self._drive, self._push_steps(capture))
 
     def _push_steps(self, capture):
         """A periodic push, as steps: built on the loop thread, a slice per
@@ -611,28 +614,37 @@ class Instrumenter:
         thread. (Built on the pusher's thread, it shared the GIL with the
         loop for the whole build, in turns the loop does not choose; here
         nothing else waits for more than a slice.)"""
-        yield from capture.steps()
-        chunks = yield from _SnapshotPass(self, capture).steps(None)
-        # zlib releases the GIL: compressing on the pusher's thread is free.
-        self.pusher.push(lambda: self.pusher.body_of(chunks))
+        try:
+            yield from capture.steps()
+            chunks = yield from _SnapshotPass(self, capture).steps(None)
+            # zlib releases the GIL: compressing on the pusher's thread is free.
+            self.pusher.push(lambda: self.pusher.body_of(chunks))
+        finally:
+            self._pushing = False
 
-    def _drive(self, steps):
-        """Run a generator of small steps on the loop: BUILD_SLICE_S of it
-        per loop iteration, so that nothing else waits longer than that."""
+    def _drive(self, steps, last_end=None):
+        """Run a generator of small steps (a scan, a push) on the loop, a
+        slice per loop iteration: BUILD_SLICE_S, or BUILD_SHARE of the time
+        since its last slice ended (`last_end`) if that is more. On a busy
+        loop iterations are short, and no callback of the program waits
+        behind a slice for more than 0.1 ms; a loop whose callbacks take
+        long (CPU-bound code) still gets its scans and pushes done within a
+        few iterations, at a tenth of what its own callbacks make it wait."""
         if not self._installed:
             steps.close()
-            self._pushing = False
             return
-        deadline = time.perf_counter() + BUILD_SLICE_S
         clock = time.perf_counter
+        start = clock()
+        budget = BUILD_SLICE_S
+        if last_end is not None:
+            budget = max(budget, BUILD_SHARE * (start - last_end))
         try:
             for _ in steps:
-                if clock() >= deadline:
-                    self.loop.call_soon(self._drive, steps)
+                if clock() - start >= budget:
+                    self.loop.call_soon(self._drive, steps, clock())
                     return
         except Exception:
-            self._note_error("periodic snapshot")
-        self._pushing = False
+            self._note_error("pending scan or periodic snapshot")
 
     def _note_error(self, what):
         # Instrumentation must never take the program down; say it once.
