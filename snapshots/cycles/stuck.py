@@ -27,10 +27,13 @@ between an older and a newer capture when
   _at or _since before its unit, e.g. `pending_since_ns`: when the current
   wait began): a task that sleeps and wakes every second is pending in every
   capture, but each time in a new wait;
-- its newest waker (Node.last_waker, from the wake events) is the same; and
 - no capture records a wake of it after the older one was taken (wake
   events are per capture: the newest wake of the node over the history
-  bounds its streak).
+  bounds its streak). Its newest waker as a capture records it
+  (Node.last_waker) is not compared: a sender that sends each wake once
+  records it on one capture only, and one that sends a window of recent
+  wakes loses it when it falls out; either way the next capture would
+  look changed, one capture or many after the wake.
 
     from snapshots.cycles.stuck import stuck_nodes
     stuck_nodes(scope, k=3)  -> [StuckNode], longest streak first
@@ -86,24 +89,24 @@ def _is_duration(key):
     return False
 
 
-def fingerprint(state, attrs, last_waker=""):
+def fingerprint(state, attrs):
     if not isinstance(attrs, dict):
-        return (state, last_waker)
+        return (state,)
     items = []
     for key, value in attrs.items():
         if _is_duration(key):
             continue
         if isinstance(value, str | int | float | bool) or value is None:
             items.append((key, value))
-    return (state, last_waker, tuple(sorted(items, key=lambda kv: kv[0])))
+    return (state, tuple(sorted(items, key=lambda kv: kv[0])))
 
 
 def _row_fingerprint(row):
-    return fingerprint(row[3], row[5], row[6])
+    return fingerprint(row[3], row[5])
 
 
 WAITING = Q(kind="task", state_class="waiting") | (~Q(kind="task") & Q(needs_count__gt=0))
-FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs", "last_waker")
+FIELDS = ("node_id", "kind", "label", "state", "state_class", "attrs")
 
 
 def _waiting(process_id, node_ids=None):
@@ -127,7 +130,6 @@ class _Version(NamedTuple):
     digest: int  # of the whole row: equal digests, equal fingerprints
     state: str
     attrs: dict
-    last_waker: str
 
 
 def _waiting_versions(segments, node_ids):
@@ -186,7 +188,7 @@ def _streak_start(captures, ids, spans, node_versions, fp, fingerprints):
                 continue  # seen only by captures after the newest one looked at
             break  # captures[pos] has it absent or not waiting
         if v.digest not in fingerprints:
-            fingerprints[v.digest] = fingerprint(v.state, v.attrs, v.last_waker)
+            fingerprints[v.digest] = fingerprint(v.state, v.attrs)
         if fingerprints[v.digest] != fp:
             break
         # Every capture of v's segment from v.first_id on sees v: jump over them.
@@ -256,7 +258,7 @@ def stuck_in_process(capture, k=DEFAULT_K, node_ids=None, captures=None):
         n = len(captures) - start
         if n < k:
             continue
-        _, kind, label, state, cls, attrs, _ = newest[nid]
+        _, kind, label, state, cls, attrs = newest[nid]
         first = captures[start]
         info = NodeInfo(node_id=nid, kind=kind, label=label, attrs=attrs or {})
         since = first.captured_at_ns

@@ -16,7 +16,7 @@ SECOND = 1_000_000_000
 T0 = 1763772000000000000
 
 
-def capture(n, *, beat_since=None, wakes=()):
+def capture(n, *, beat_since=None, wakes=(), waker=None):
     """Capture n of process svc-1, 10 s apart: `stalled` waits on lock db
     held by `holder`; `beat` sleeps in each capture (a wait that began at
     `beat_since`, default the same wait all along)."""
@@ -34,7 +34,7 @@ def capture(n, *, beat_since=None, wakes=()):
     doc = document("svc-1", nodes, [("task:svc-1:1", "lock:svc-1:db")])
     doc["captured_at_ns"] = at
     doc["wake_events"] = [
-        {"at_ns": at_ns, "waker_task_id": None, "woken_task_id": 3} for at_ns in wakes
+        {"at_ns": at_ns, "waker_task_id": waker, "woken_task_id": 3} for at_ns in wakes
     ]
     return ingest_document(doc)
 
@@ -99,3 +99,18 @@ def test_the_demo_heartbeat_is_not_listed_as_stuck_on_the_overview(client, db):
     assert ">transfer_a_to_b</a>" in stuck
     assert ">transfer_b_to_a</a>" in stuck
     assert "heartbeat" not in stuck
+
+
+def test_no_progress_since_starts_at_the_first_capture_after_a_wake_sent_once(db):
+    # A sender that sends each wake once (with the capture after it): the
+    # beat ran between captures 0 and 1, then waits in the same state with
+    # the same attrs in captures 1, 2 and 3. It has made no progress since
+    # capture 1, which is where its streak starts: 3 captures, not 2.
+    capture(0)
+    capture(1, wakes=[T0 + 5 * SECOND], waker=2)  # woken by `holder`
+    capture(2)
+    last = capture(3)
+    found = {s.node_id: s for s in stuck_nodes(resolve_scope(last.snapshot_id), k=1)}
+    beat = found["task:svc-1:3"]
+    assert beat.streak == 3
+    assert beat.since_ns == T0 + 10 * SECOND
