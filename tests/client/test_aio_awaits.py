@@ -298,3 +298,35 @@ def test_a_snapshot_taken_during_a_periodic_scan_does_not_stop_the_pushes():
 
     pushed_during = run(main, pusher=pusher, push_interval=0.1)
     assert len(pusher.items) > pushed_during + 1  # the pushes went on afterwards
+
+
+def test_a_task_keeps_its_last_waker_after_the_wake_falls_out_of_the_wake_events(monkeypatch):
+    monkeypatch.setattr(aio, "MAX_WAKE_EVENTS", 10)
+
+    async def main(inst):
+        lock = asyncio.Lock()
+        await lock.acquire()
+
+        async def waiter():
+            async with lock:
+                pass
+            await asyncio.Event().wait()  # then waits for good
+
+        task = asyncio.create_task(waiter(), name="waiter")
+        await settle()
+        lock.release()  # this task wakes the waiter
+        await settle()
+        for _ in range(30):  # 30 more wakes: the waiter's is not among the newest 10
+            event = asyncio.Event()
+            other = asyncio.create_task(event.wait())
+            await settle()
+            event.set()
+            await settle()
+            await other
+        snap = Snap(inst.snapshot())
+        task.cancel()
+        return snap, asyncio.current_task().get_name()
+
+    snap, main_name = run(main)
+    assert len(snap.wakes()) == 10
+    assert snap.task("waiter")["attrs"]["last_wake_from_task_id"] == tid(snap.task(main_name))

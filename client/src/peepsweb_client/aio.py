@@ -196,11 +196,21 @@ class _TaskRef(weakref.ref):
     __slots__ = ("key",)
 
 
+# Task id -> the task id of what last woke it (None: a callback), for as
+# long as the task lives: a snapshot's wake events are only the newest
+# MAX_WAKE_EVENTS, and a task that waits long after its last wake would lose
+# its `last_wake_from_task_id` when that wake falls out of them (and look as
+# if it moved: snapshots/cycles/stuck.py compares the attr).
+_LAST_WAKER = {}
+
+
 def _forget(ref):
-    """A task died: drop its entry, unless a newer task has the id already."""
+    """A task died: drop its entries, unless a newer task has the id already."""
     key = ref.key
-    if _TASK_INFO.get(key, _NO_INFO)[REF] is ref:
+    info = _TASK_INFO.get(key, _NO_INFO)
+    if info[REF] is ref:
         _TASK_INFO.pop(key, None)
+        _LAST_WAKER.pop(info[TASK_ID], None)
 
 
 def _task_ref(task, key):
@@ -536,7 +546,9 @@ class Instrumenter:
         _PARENT_CACHE[0] = None
         raw = self.raw_wakes
         if raw:
-            self.wakes.extend(_settled_wakes(raw))
+            settled = _settled_wakes(raw)
+            self.wakes.extend(settled)
+            _LAST_WAKER.update(zip(settled[2::3], settled[1::3], strict=True))
             raw.clear()
 
     def wake_list(self, settle=True):
@@ -967,8 +979,6 @@ class _SnapshotPass:
         self.waiter_op = {}
         self.future_nodes = {}  # id(future) -> node id
         self.primitive_nodes = {}  # id(primitive) -> node id
-        # The newest wake of each task (wakes are recorded in time order).
-        self.last_waker = {woken: waker for _at, waker, woken in _wake_triples(capture.wakes)}
 
     def steps(self, snapshot_id):
         """The build as a generator that yields between small pieces of work
@@ -1069,7 +1079,7 @@ class _SnapshotPass:
             if site_json is None:
                 site_json = self.site_texts[site_key] = _json_str(_site_text(site))
             text.append(f',"spawn_backtrace":{site_json}')
-        waker = self.last_waker.get(task_id, _UNSET)
+        waker = _LAST_WAKER.get(task_id, _UNSET)
         if waker is not _UNSET:
             text.append(f',"last_wake_from_task_id":{_json_int(waker)}')
         if state == "pending" and _same_wait(self.c.wait_futs.get(t), waiter):
