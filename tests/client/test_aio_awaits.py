@@ -197,7 +197,7 @@ def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
 
     run(main, pusher=pusher, push_interval=0.1)
     assert pusher.items and all(callable(item) for item in pusher.items)
-    # 3,000 tasks are far more than one slice (BUILD_SLICE_S) of the loop.
+    # 3,000 tasks are far more than one slice (aio.SLICE_S) of the loop.
     assert slices and min(slices.values()) > 3
     snap = Snap(json.loads(pusher.items[-1]()))
     assert snap.needs(snap.task("waiter"))

@@ -78,13 +78,14 @@ MAX_WAKE_EVENTS = 2000
 # newest RAW_WAKES of each scan interval.
 RAW_WAKES = 256
 MAX_TRACE_HISTORY = 256
-# Tasks a scan tick looks at per loop iteration (~0.15 ms), and loop time a
-# periodic push's capture and build take per loop iteration: what the
-# program's own callbacks wait for at most (bench/client_overhead.py
-# --loop-lag: 500 tasks and 0.3 ms gave a p99 lag 2.0-2.5x plain, these 1.15x).
-SCAN_SLICE = 150
-BUILD_SLICE_S = 0.0001
-BUILD_SHARE = 0.1
+# The periodic scan and push run a slice per loop iteration (Instrumenter.
+# _drive): SLICE_S of loop time, or SLICE_SHARE of the time since the slice
+# before if that is more; a scan step looks at SCAN_STEP tasks (~0.15 ms).
+# bench/client_overhead.py --loop-lag: 0.3 ms slices and 500-task steps gave
+# a p99 lag 2.0-2.5x plain, these 1.15-1.4x.
+SCAN_STEP = 150
+SLICE_S = 0.0001
+SLICE_SHARE = 0.1
 JOIN_SLICE = 500  # body elements joined into one string per build step
 # Scans are numbered across instrumenters: a future's mark (see _scan_part)
 # stays meaningful when a loop is instrumented again.
@@ -587,12 +588,12 @@ class Instrumenter:
     def _scan_steps(self, now, tasks, scan, waiting):
         try:
             futs, since = {}, {}
-            for start in range(0, len(tasks), SCAN_SLICE):
+            for start in range(0, len(tasks), SCAN_STEP):
                 if scan != self._scans:  # a whole scan() ran meanwhile
                     return
                 # Each slice reads what its tasks wait on when it runs: a
                 # task's wait is timed from the first scan that sees it.
-                part = ai.waiting(tasks[start : start + SCAN_SLICE])
+                part = ai.waiting(tasks[start : start + SCAN_STEP])
                 self._scan_part(now, part, futs, since)
                 if waiting is not None:
                     waiting.update(zip(part, map(id, part.values()), strict=True))
@@ -636,7 +637,7 @@ class Instrumenter:
 
     def _drive(self, steps, last_end=None):
         """Run a generator of small steps (a scan, a push) on the loop, a
-        slice per loop iteration: BUILD_SLICE_S, or BUILD_SHARE of the time
+        slice per loop iteration: SLICE_S, or SLICE_SHARE of the time
         since its last slice ended (`last_end`) if that is more. On a busy
         loop iterations are short, and no callback of the program waits
         behind a slice for more than 0.1 ms; a loop whose callbacks take
@@ -647,9 +648,9 @@ class Instrumenter:
             return
         clock = time.perf_counter
         start = clock()
-        budget = BUILD_SLICE_S
+        budget = SLICE_S
         if last_end is not None:
-            budget = max(budget, BUILD_SHARE * (start - last_end))
+            budget = max(budget, SLICE_SHARE * (start - last_end))
         try:
             for _ in steps:
                 if clock() - start >= budget:
