@@ -1145,14 +1145,18 @@ class _SnapshotPass:
 
     def target_of(self, fut, task, key):
         """(node id, edge attrs) for what `task` is suspended on: `fut`, whose
-        id was `key` at the capture (None when the task has moved on since;
-        a primitive's waiters, captured, still say what it waited on then);
-        (None, None) when that is not known."""
+        id was `key` at the capture; (None, None) when that is not known, or
+        the task has moved on since (`fut` None). A task that moved on gets
+        no edge, even when a primitive's waiters, captured, still name its
+        future: the capture is read over several loop iterations and the
+        build after it, and edges of tasks that ran meanwhile joined with
+        holders read at another moment made cycles of a healthy program
+        (tests/client/realprograms: test_a_busy_healthy_program_reports_no_cycle)."""
+        if fut is None:
+            return None, None
         owner = self.waiter_node.get(key)
         if owner is not None and not (self.waiter_op[key] == "get" and owner.startswith("queue:")):
             return owner, _op_attrs(self.waiter_op[key])
-        if fut is None:
-            return None, None
         if isinstance(fut, asyncio.Task):
             return self.task_node(fut), _op_attrs("await")
         # (A getter may be as_completed() waiting on its own queue: the
