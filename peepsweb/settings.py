@@ -216,9 +216,10 @@ PEEPSWEB_KEEP_SNAPSHOTS = envint("PEEPSWEB_KEEP_SNAPSHOTS", 0)
 PEEPSWEB_PRUNE_EVERY_S = envseconds("PEEPSWEB_PRUNE_EVERY_S", "5")
 # Versioned storage (snapshots/versions.py): a process's next capture writes
 # all its rows again once the rows added since the last full write reach
-# this many times that write; and how many row digests of process heads
-# each server process keeps in memory (about 80 bytes each; a head of more
-# than a quarter of that is not kept, and is read again when needed).
+# this many times that write; and how many rows of process heads each
+# server process keeps in memory (a digest and the column that finds the
+# row, about 160 bytes each; a head of more than a quarter of that is not
+# kept, and is read again when needed).
 PEEPSWEB_SEGMENT_REWRITE = float(os.environ.get("PEEPSWEB_SEGMENT_REWRITE", 4.0))
 PEEPSWEB_HEAD_CACHE_ROWS = envint("PEEPSWEB_HEAD_CACHE_ROWS", 1_000_000)
 PEEPSWEB_KEEP_INGEST_EVENTS = envint("PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)

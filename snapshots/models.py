@@ -186,11 +186,11 @@ class Node(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["segment_id", "node_id"], name="node_segment_id"),  # inspector
+            # the inspector, and ingest closing gone rows (versions.CLOSE_BY)
+            models.Index(fields=["segment_id", "node_id"], name="node_segment_id"),
             # the tables filter
             models.Index(fields=["segment_id", "kind", "state_class"], name="node_state"),
             models.Index(fields=["segment_id", "task_id"], name="node_task_id"),  # wakes
-            models.Index(fields=["segment_id", "digest"], name="node_digest"),  # ingest
         ]
 
     def __str__(self):
@@ -219,7 +219,6 @@ class Edge(models.Model):
             # one index per direction serves a snapshot and the live view.
             models.Index(fields=["segment_id", "src"], name="edge_segment_src"),  # needs
             models.Index(fields=["segment_id", "dst"], name="edge_segment_dst"),  # needed_by
-            models.Index(fields=["segment_id", "digest"], name="edge_digest"),  # ingest
         ]
 
     def __str__(self):
@@ -250,7 +249,8 @@ class UnresolvedEdge(models.Model):
     reason = models.TextField()
 
     class Meta:
-        indexes = [models.Index(fields=["segment_id", "digest"], name="unresolved_digest")]
+        # waits_on, and ingest closing gone rows (versions.CLOSE_BY)
+        indexes = [models.Index(fields=["segment_id", "src"], name="unresolved_src")]
 
     def __str__(self):
         return f"{self.src} needs {self.dst} (unresolved {self.missing_side})"
@@ -289,7 +289,6 @@ class Frame(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["segment_id", "frame_key"], name="frame_segment_key"),
-            models.Index(fields=["segment_id", "digest"], name="frame_digest"),
         ]
 
     def __str__(self):
@@ -315,7 +314,6 @@ class PendingTrace(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["segment_id", "node_id"], name="trace_node"),  # inspector
-            models.Index(fields=["segment_id", "digest"], name="trace_digest"),
         ]
 
     def __str__(self):

@@ -30,8 +30,10 @@ their capture through annotate().
 
 The ProcessHead row of a proc_key names its newest capture. Ingest locks it
 for the whole transaction, so two captures of one process never diff
-against the same head; its open digests are cached per server process and
-reloaded from the database when another process or a restart moved the head.
+against the same head; its open rows' digests (and CLOSE_BY values, which
+find a gone row by an index the readers have anyway) are cached per server
+process and reloaded from the database when another process or a restart
+moved the head.
 """
 
 import hashlib
@@ -61,6 +63,18 @@ OPEN = 2**63 - 1
 VERSIONED = (Edge, Node, UnresolvedEdge, PendingTrace, Frame)
 KEYS = ("segment_id", "first_id", "last_id", "digest")
 IN_LIST = 500
+# What closing finds a gone row by: a column an index already leads with
+# after segment_id (the readers' indexes), and its place in the content
+# tuples ingest writes; the digest then tells the row's version. An index
+# on (segment_id, digest) for closing alone was 3.2 MB of the 58 MB of one
+# process's hour on PostgreSQL (docs/ingest.md#history-storage).
+CLOSE_BY = {
+    Edge: ("src", 0),
+    Node: ("node_id", 1),  # after proc_key
+    UnresolvedEdge: ("src", 0),
+    PendingTrace: ("node_id", 0),
+    Frame: ("frame_key", 0),
+}
 
 
 def digest(row):
@@ -190,6 +204,7 @@ class Head:
     capture_id: int
     segment_id: int
     open: dict  # model -> {digest: count} of the rows the head capture sees
+    keys: dict  # model -> {digest: its rows' CLOSE_BY value}
     states: dict  # node id -> state class
     cycle_key: str
 
@@ -261,14 +276,15 @@ def load_head(row):
     if capture is None:
         return None
     pair = [(row.capture_id, row.segment_id)]
-    open_rows = {}
+    open_rows, keys = {}, {}
     for model in VERSIONED:
-        counts = {}
-        for d in model.objects.filter(visible(pair)).values_list("digest", flat=True).iterator():
+        counts, closing = open_rows[model], keys[model] = {}, {}
+        found = model.objects.filter(visible(pair)).values_list("digest", CLOSE_BY[model][0])
+        for d, key in found.iterator():
             counts[d] = counts.get(d, 0) + 1
-        open_rows[model] = counts
+            closing[d] = key
     states = dict(Node.objects.filter(visible(pair)).values_list("node_id", "state_class"))
-    return Head(row.capture_id, row.segment_id, open_rows, states, capture)
+    return Head(row.capture_id, row.segment_id, open_rows, keys, states, capture)
 
 
 class Writer:
@@ -287,6 +303,7 @@ class Writer:
         self.new_segment = head is None or row.added_rows >= rewrite * max(row.segment_rows, 1)
         self.segment_id = proc.id if self.new_segment else head.segment_id
         self.open = {m: {} for m in VERSIONED}  # digest -> count seen in this capture
+        self.keys = {m: {} for m in VERSIONED}  # digest -> CLOSE_BY value
         self.matched = dict.fromkeys(VERSIONED, 0)  # rows the head has too
         self.added = dict.fromkeys(VERSIONED, 0)  # rows it does not
         self.changes = dict.fromkeys(VERSIONED, None)  # added + ended, after finish()
@@ -298,7 +315,8 @@ class Writer:
         pid, seg = self.proc.id, self.segment_id
         head = None if self.head is None else self.head.open[model]
         share = not self.new_segment
-        seen = self.open[model]
+        seen, keys = self.open[model], self.keys[model]
+        at = CLOSE_BY[model][1]
         written = matched = 0
 
         def new_rows():
@@ -307,6 +325,7 @@ class Writer:
                 d = digest(row)
                 count = seen.get(d, 0)
                 seen[d] = count + 1
+                keys[d] = row[at]
                 if head is not None and head.get(d, 0) > count:
                     matched += 1
                     if share:
@@ -344,27 +363,40 @@ class Writer:
         """Close `count` of the head's open rows with digest d."""
         qn = connection.ops.quote_name
         table = qn(model._meta.db_table)
-        seg, last, first, dig, pk = (
-            qn(c) for c in ("segment_id", "last_id", "first_id", "digest", "id")
+        seg, last, first, dig, pk, key = (
+            qn(c) for c in ("segment_id", "last_id", "first_id", "digest", "id", CLOSE_BY[model][0])
         )
         cursor.execute(
             f"UPDATE {table} SET {last} = %s WHERE {seg} = %s AND {pk} IN (SELECT {pk} FROM"
-            f" {table} WHERE {seg} = %s AND {last} = %s AND {first} < %s AND {dig} = %s"
-            f" LIMIT %s)",
-            [self.head.capture_id, self.segment_id, self.segment_id, OPEN, self.proc.id, d, count],
+            f" {table} WHERE {seg} = %s AND {key} = %s AND {dig} = %s AND {last} = %s"
+            f" AND {first} < %s LIMIT %s)",
+            [
+                *(self.head.capture_id, self.segment_id, self.segment_id),
+                *(self.head.keys[model][d], d, OPEN, self.proc.id, count),
+            ],
         )
 
     def _close(self, cursor, model, digests):
+        """Close the head's open rows with these digests: found by their
+        CLOSE_BY column's index, told apart by digest (which covers that
+        column, so any row with both a listed key and a listed digest is
+        one of them)."""
         if not digests:
             return
         qn = connection.ops.quote_name
         table = qn(model._meta.db_table)
-        seg, last, first, dig = (qn(c) for c in ("segment_id", "last_id", "first_id", "digest"))
+        seg, last, first, dig, key = (
+            qn(c) for c in ("segment_id", "last_id", "first_id", "digest", CLOSE_BY[model][0])
+        )
+        keys = self.head.keys[model]
         for chunk in batched(digests, IN_LIST):
+            values = list({keys[d]: None for d in chunk})  # distinct, in order
             cursor.execute(
-                f"UPDATE {table} SET {last} = %s WHERE {seg} = %s AND {last} = %s"
-                f" AND {first} < %s AND {dig} IN ({', '.join(['%s'] * len(chunk))})",
-                [self.head.capture_id, self.segment_id, OPEN, self.proc.id, *chunk],
+                f"UPDATE {table} SET {last} = %s WHERE {seg} = %s"
+                f" AND {key} IN ({', '.join(['%s'] * len(values))})"
+                f" AND {dig} IN ({', '.join(['%s'] * len(chunk))})"
+                f" AND {last} = %s AND {first} < %s",
+                [self.head.capture_id, self.segment_id, *values, *chunk, OPEN, self.proc.id],
             )
 
 
@@ -394,7 +426,9 @@ def state_changed(head, states):
 def remember(proc, writer, states, key):
     """After commit: the capture just written is the head of its proc_key
     (the writer's digest counts become the head's; nothing copies them)."""
-    HEADS.put(proc.proc_key, Head(proc.id, writer.segment_id, writer.open, states, key))
+    HEADS.put(
+        proc.proc_key, Head(proc.id, writer.segment_id, writer.open, writer.keys, states, key)
+    )
 
 
 def advance_head(row, proc, writer):

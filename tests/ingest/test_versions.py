@@ -1,6 +1,7 @@
 """Versioned rows (snapshots/versions.py): consecutive captures of a process
 share what did not change, and every capture still reads exactly its rows."""
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -153,6 +154,59 @@ def test_identical_rows_are_counted_not_merged():
     second = ingest_document(small_doc())
     assert versions.of(PendingTrace, second).count() == 1
     assert versions.of(PendingTrace, first).count() == 2
+
+
+def seen_digests(proc):
+    """model name -> the sorted digests of the rows a capture sees (its content)."""
+    return {
+        m.__name__: sorted(versions.of(m, proc).values_list("digest", flat=True))
+        for m in versions.VERSIONED
+    }
+
+
+def changing_docs():
+    """Captures that each end rows of every versioned table: a node's new
+    state, a node and its edge gone, an unresolved edge gone and back with
+    other attrs, a frame's text, one of two identical traces."""
+    base = small_doc()
+    base["edges"].append({"src_id": "task:svc-1:3", "dst_id": "task:svc-2:9", "kind": "needs"})
+    base["pending_traces"].append(dict(base["pending_traces"][0]))
+    second = with_state("running", copy.deepcopy(base))
+    second["frames"]["2"] = "svc::handle_v2"
+    second["pending_traces"].pop()
+    second["edges"] = second["edges"][:1]  # no lock -> task 3, no unresolved edge
+    third = copy.deepcopy(second)
+    third["nodes"] = [n for n in third["nodes"] if n["kind"] != "lock"]
+    third["edges"] = [{"src_id": "task:svc-1:3", "dst_id": "task:svc-2:9", "kind": "needs"}]
+    third["edges"][0]["attrs"] = {"held": False}
+    return [base, second, third, base]
+
+
+@pytest.mark.parametrize("reload", [False, True], ids=["cached head", "head from the database"])
+def test_closing_ends_exactly_the_rows_gone_from_the_next_capture(
+    reload, django_capture_on_commit_callbacks
+):
+    """Ingest closes a gone row by its CLOSE_BY column and digest, from the
+    head the server process cached or (another server process, a restart)
+    read back from the database: every capture goes on seeing exactly what
+    it saw when it was stored, and the open rows are the newest capture's."""
+    versions.HEADS.clear()
+    procs, seen = [], []
+    for doc in changing_docs():
+        cached = bool(procs) and versions.HEADS.get("svc-1", procs[-1].id) is not None
+        assert cached is (bool(procs) and not reload)
+        with django_capture_on_commit_callbacks(execute=True):  # caches the head
+            procs.append(ingest_document(doc))
+        if reload:
+            versions.HEADS.clear()
+        seen.append(seen_digests(procs[-1]))
+    assert procs[-1].segment_id == procs[0].id  # all in one segment
+    assert seen[1] != seen[0] and seen[2] != seen[1] and seen[3] == seen[0]
+    for proc, expected in zip(procs, seen, strict=True):
+        assert seen_digests(proc) == expected
+    for model in versions.VERSIONED:
+        still_open = model.objects.filter(last_id=versions.OPEN).values_list("digest", flat=True)
+        assert sorted(still_open) == seen[-1][model.__name__], model.__name__
 
 
 def test_a_trace_that_keeps_its_start_is_shared_while_its_duration_grows():
