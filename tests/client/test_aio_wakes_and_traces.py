@@ -130,6 +130,60 @@ def test_condition_notify_and_semaphore_release_record_wakes():
     assert (n, tid(snap.task("sem_waiter"))) in snap.wakes()
 
 
+def test_a_notify_without_the_lock_raises_and_records_no_wake():
+    async def main(inst):
+        cond = asyncio.Condition()
+
+        async def cond_waiter():
+            async with cond:
+                await cond.wait()
+
+        cw = asyncio.create_task(cond_waiter(), name="cond_waiter")
+        await settle()
+        try:
+            cond.notify()  # asyncio refuses: the lock is not held
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("notify() without the lock did not raise")
+        snap = Snap(aio.snapshot())
+        cw.cancel()
+        return snap
+
+    assert run(main).wakes() == []
+
+
+def test_a_semaphore_released_by_another_task_frees_the_oldest_holders_permit():
+    async def main(inst):
+        sem = asyncio.Semaphore(3)
+        done = asyncio.Event()
+
+        async def holder():
+            await sem.acquire()  # and never releases it itself
+            await done.wait()
+
+        first = asyncio.create_task(holder(), name="first")
+        await settle()
+        second = asyncio.create_task(holder(), name="second")
+        await settle()
+
+        async def releaser():
+            async with sem:  # its own permit, released by itself
+                pass
+            sem.release()  # someone else's: the oldest holder's
+
+        await asyncio.create_task(releaser(), name="releaser")
+        snap = Snap(aio.snapshot())
+        done.set()
+        await asyncio.gather(first, second)
+        return snap
+
+    snap = run(main)
+    (sem,) = [n for n in snap.doc["nodes"] if n["kind"] == "semaphore"]
+    assert snap.needs(sem) == {snap.task("second")["id"]: {"held": True, "permits": 1}}
+    assert sem["attrs"]["permits_available"] == 2
+
+
 def test_a_wake_from_a_plain_callback_has_no_waker():
     async def main(inst):
         event = aio.Event(name="e")

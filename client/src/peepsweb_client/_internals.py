@@ -374,37 +374,18 @@ def _live(waiters):
     return sum(1 for w in list(waiters or ()) if not w.done())  # a copy: see waiter_ids
 
 
-def _task_of_waiter(fut):
-    """The task a waiter future wakes: its first callback is that task's
-    wake-up method, as a rule (else every callback is looked at)."""
-    try:
-        owner = fut._callbacks[0][0].__self__
-    except (TypeError, IndexError, AttributeError):
-        return waiter_task(fut)
-    return owner if type(owner) is _Task else waiter_task(fut)
-
-
-def _pending(waiters):
-    return [(fut, waiter_task(fut)) for fut in waiters or () if not fut.done()]
-
-
 # -- the patches ---------------------------------------------------------------------------
 #
 # Hooks the instrumentation sets (module globals, read on every call):
-#   on_wake(future, woken_task): a release/set/put/get/notify completed
-#     `future`, the waiter of `woken_task`; the waker is the running task.
 #   on_create(primitive): a primitive was just made (its site, its name).
 #   on_task(loop, task): create_task just made `task` (parent, spawn site).
 
-on_wake = None
 on_create = None
 on_task = None
 
 # asyncio's own methods, as they were when this module was imported.
 _LOCK_INIT, _LOCK_ACQUIRE = locks.Lock.__init__, locks.Lock.acquire
-_LOCK_RELEASE = locks.Lock.release
 _SEM_INIT, _SEM_ACQUIRE = locks.Semaphore.__init__, locks.Semaphore.acquire
-_SEM_RELEASE = locks.Semaphore.release
 _EVENT_INIT, _EVENT_SET = locks.Event.__init__, locks.Event.set
 _COND_INIT, _COND_NOTIFY = locks.Condition.__init__, locks.Condition.notify
 _QUEUE_INIT, _QUEUE_PUT_NOWAIT = queues.Queue.__init__, queues.Queue.put_nowait
@@ -424,9 +405,30 @@ def _noting_creation(init):
     return __init__
 
 
-def _wake(fut, woken):
-    if woken is not None and fut.done() and on_wake is not None:
-        on_wake(fut, woken)
+# Where wakes are recorded: loop -> the deque of its instrumenter's raw
+# wakes (flat: at_ns, waker task or None, woken task, at_ns, ...; see
+# aio.Instrumenter). A loop that is not instrumented records none.
+wake_logs = {}
+
+
+def _note_wake(fut):
+    """Record that the running task (None: a plain callback) wakes the task
+    waiting on `fut`. Called just before fut.set_result(), after which
+    `fut` no longer names its waiter: a Task waiting on a future is its
+    first done callback, as a rule (else every callback is looked at). It
+    runs on every contended release, put, get, set and notify."""
+    log = wake_logs.get(fut.get_loop())
+    if log is None:
+        return
+    try:
+        woken = fut._callbacks[0][0].__self__
+    except (TypeError, IndexError, AttributeError):
+        woken = None
+    if type(woken) is not _Task:
+        woken = waiter_task(fut)
+        if woken is None:
+            return
+    log.extend((_time_ns(), _current_task(), woken))
 
 
 async def _lock_acquire(self):
@@ -443,8 +445,13 @@ async def _lock_acquire(self):
 
 
 def _lock_release(self):
-    _LOCK_RELEASE(self)
-    self._pw_holder = None
+    # asyncio's release (3.12, 3.13), with the holder let go in line.
+    if self._locked:
+        self._locked = False
+        self._pw_holder = None
+        self._wake_up_first()
+    else:
+        raise RuntimeError("Lock is not acquired.")
 
 
 # The three wake-ups below are asyncio's own (the same in 3.12 and 3.13),
@@ -461,10 +468,8 @@ def _lock_wake_up_first(self):
         return
     fut = waiters[0]
     if not fut.done():
-        woken = _task_of_waiter(fut)
+        _note_wake(fut)
         fut.set_result(True)
-        if woken is not None and on_wake is not None:
-            on_wake(fut, woken)
 
 
 def _semaphore_init(self, *args, **kwargs):
@@ -474,35 +479,37 @@ def _semaphore_init(self, *args, **kwargs):
         on_create(self)
 
 
-def _note_permit(self):
-    task = _current_task()
-    if task is not None:
-        holders = self.__dict__.get("_pw_holders")
-        if holders is None:
-            holders = self._pw_holders = {}
-        holders[task] = holders.get(task, 0) + 1
-
-
 async def _semaphore_acquire(self):
     if not self.locked():
         self._value -= 1
     else:
         await _SEM_ACQUIRE(self)
-    _note_permit(self)
+    # The permit's holder, noted in line (this runs on every acquire).
+    task = _current_task()
+    if task is not None:
+        holders = self._pw_holders
+        if holders is None:
+            holders = self._pw_holders = {}
+        holders[task] = holders.get(task, 0) + 1
     return True
 
 
 def _semaphore_release(self):
-    _SEM_RELEASE(self)
-    holders = self.__dict__.get("_pw_holders")
+    # asyncio's release (3.12, 3.13), then the holder's permit let go: the
+    # running task's, or the oldest holder's when another task releases.
+    self._value += 1
+    self._wake_up_next()
+    holders = self._pw_holders
     if holders:
         task = _current_task()
-        if task not in holders:  # released by another task than the acquirer
+        n = holders.get(task)
+        if n is None:
             task = next(iter(holders))
-        if holders[task] <= 1:
+            n = holders[task]
+        if n <= 1:
             del holders[task]
         else:
-            holders[task] -= 1
+            holders[task] = n - 1
 
 
 def _semaphore_wake_up_next(self):
@@ -514,53 +521,58 @@ def _semaphore_wake_up_next(self):
     for fut in waiters:
         if not fut.done():
             self._value -= 1
-            woken = _task_of_waiter(fut)
+            _note_wake(fut)
             fut.set_result(True)
-            if woken is not None and on_wake is not None:
-                on_wake(fut, woken)
             return True
     return False
 
 
 def _event_set(self):
-    pending = _pending(self._waiters) if not self._value else ()
+    # set() wakes every waiter not done yet, the first time.
+    if not self._value:
+        for fut in self._waiters:
+            if not fut.done():
+                _note_wake(fut)
     _EVENT_SET(self)
-    for fut, task in pending:
-        _wake(fut, task)
 
 
 def _condition_notify(self, n=1):
-    pending = _pending(self._waiters)[:n]
+    # notify() wakes up to n waiters not done yet, with the lock held (else
+    # it raises and wakes none).
+    if self.locked():
+        for fut in [f for f in self._waiters if not f.done()][:n]:
+            _note_wake(fut)
     _COND_NOTIFY(self, n)
-    for fut, task in pending:
-        _wake(fut, task)
 
 
-def _remember(self, attr):
-    """Note the running task as a recent putter or getter of the queue: a
-    small dict of at most RECENT tasks with the time of each one's last
-    put (get), the first noted evicted first. It runs on every put and get,
-    so a task already there (the usual case) only has its time updated."""
-    task = _current_task()
-    if task is None:
-        return
-    recent = self.__dict__.get(attr)
-    if recent is None:
-        recent = {}
-        setattr(self, attr, recent)
-    elif task not in recent and len(recent) >= RECENT:
-        del recent[next(iter(recent))]
-    recent[task] = _time_ns()
+# put_nowait and get_nowait note the running task as a recent putter (getter)
+# of the queue: a small dict of at most RECENT tasks with the time of each
+# one's latest put (get), the first noted evicted first. They run on every
+# put and get, so the note is in line, after asyncio's own method.
 
 
 def _queue_put_nowait(self, item):
     _QUEUE_PUT_NOWAIT(self, item)
-    _remember(self, "_pw_putters")
+    task = _current_task()
+    if task is not None:
+        recent = self._pw_putters
+        if recent is None:
+            recent = self._pw_putters = {}
+        recent[task] = _time_ns()
+        if len(recent) > RECENT:
+            del recent[next(iter(recent))]
 
 
 def _queue_get_nowait(self):
     item = _QUEUE_GET_NOWAIT(self)
-    _remember(self, "_pw_getters")
+    task = _current_task()
+    if task is not None:
+        recent = self._pw_getters
+        if recent is None:
+            recent = self._pw_getters = {}
+        recent[task] = _time_ns()
+        if len(recent) > RECENT:
+            del recent[next(iter(recent))]
     return item
 
 
@@ -569,10 +581,8 @@ def _queue_wakeup_next(self, waiters):
     while waiters:
         fut = waiters.popleft()
         if not fut.done():
-            woken = _task_of_waiter(fut)
+            _note_wake(fut)
             fut.set_result(None)
-            if woken is not None and on_wake is not None:
-                on_wake(fut, woken)
             break
 
 
@@ -625,16 +635,32 @@ for _cls, _name, _fn in _PATCHES:
     _fn.__code__ = _fn.__code__.replace(co_name=_name, co_qualname=f"{_cls.__name__}.{_name}")
 
 
+# What the patched methods note on a primitive, None until they do: class
+# attributes, so that the hot paths read a plain attribute (primitives made
+# before patch() have none of their own).
+_NOTES = [
+    (locks.Lock, "_pw_holder"),
+    (locks.Semaphore, "_pw_holders"),
+    (queues.Queue, "_pw_putters"),
+    (queues.Queue, "_pw_getters"),
+]
+
+
 def patch():
     """Instrument asyncio's classes in place (idempotent)."""
     for cls, name, fn in _PATCHES:
         setattr(cls, name, fn)
+    for cls, name in _NOTES:
+        setattr(cls, name, None)
 
 
 def unpatch():
     """Put asyncio's own methods back."""
     for cls, name, _fn in _PATCHES:
         setattr(cls, name, _ORIGINAL[cls, name])
+    for cls, name in _NOTES:
+        if name in cls.__dict__:
+            delattr(cls, name)
 
 
 _ORIGINAL = {(cls, name): cls.__dict__[name] for cls, name, _fn in _PATCHES}

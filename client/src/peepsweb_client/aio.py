@@ -301,15 +301,6 @@ def _on_primitive(obj):
             obj._pw_nth = n
 
 
-def _on_wake(fut, woken):
-    """A primitive just completed `fut`, `woken`'s waiter future: the waker
-    is the task running now (None from a plain callback)."""
-    loop = fut.get_loop()
-    inst = _INSTRUMENTERS.get(id(loop))
-    if inst is not None and inst.loop is loop:
-        inst.raw_wakes.extend((_time_ns(), _current_task(), woken))
-
-
 def _settled_wakes(raw):
     """Raw wakes (flat: at_ns, waker, woken, ...) as a flat list: at_ns,
     waker id or None, woken id, at_ns, ... Flat, because on the loop thread
@@ -336,13 +327,12 @@ def _hook():
     if ai.on_task is None:
         ai.on_task = _make_on_task()
     ai.on_create = _on_primitive
-    ai.on_wake = _on_wake
     ai.patch()
 
 
 def _unhook():
     ai.unpatch()
-    ai.on_task = ai.on_create = ai.on_wake = None
+    ai.on_task = ai.on_create = None
 
 
 # -- primitive names -----------------------------------------------------------------------
@@ -502,6 +492,7 @@ class Instrumenter:
         push are scheduled on it)."""
         _hook()
         _INSTRUMENTERS[id(self.loop)] = self
+        ai.wake_logs[self.loop] = self.raw_wakes
         self._installed = True
         self._schedule(self.scan_interval, self._scan_tick)
         if self.pusher is not None and self.push_interval:
@@ -520,6 +511,8 @@ class Instrumenter:
         self._handles.clear()
         if _INSTRUMENTERS.get(id(self.loop)) is self:
             del _INSTRUMENTERS[id(self.loop)]
+        if ai.wake_logs.get(self.loop) is self.raw_wakes:
+            del ai.wake_logs[self.loop]
         if not _INSTRUMENTERS:
             _unhook()
         # Neither waits on the network for more than a moment: the program
