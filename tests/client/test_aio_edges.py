@@ -72,6 +72,41 @@ def test_a_task_waiting_for_a_lock_needs_the_lock_and_the_lock_needs_its_holder(
     assert after.task("waiter")["attrs"]["state"] == "completed"
 
 
+def test_a_lock_taken_after_waiting_names_its_new_holder():
+    async def main(inst):
+        lock = asyncio.Lock()
+        first_go, second_go = asyncio.Event(), asyncio.Event()
+
+        async def hold(go):
+            async with lock:
+                await go.wait()
+
+        first = asyncio.create_task(hold(first_go), name="first")
+        await settle()
+        second = asyncio.create_task(hold(second_go), name="second")
+        await settle()  # second waits in acquire()
+        early = lock.acquire()  # made while the lock is held, awaited later
+        first_go.set()
+        await settle()  # first released it; second took it and holds it
+        snap = Snap(aio.snapshot())
+        second_go.set()
+        await asyncio.gather(first, second)
+        await early  # free again by now: taken at once
+        late = Snap(aio.snapshot())
+        lock.release()
+        return snap, late
+
+    snap, late = run(main)
+    (lock,) = [n for n in snap.doc["nodes"] if n["kind"] == "lock"]
+    assert snap.needs(lock) == {snap.task("second")["id"]: {"held": True}}
+    # The acquire() made while the lock was held and awaited once it was
+    # free took it without its holder being seen: a held lock, no holder
+    # named (rather than a wrong one).
+    (lock,) = [n for n in late.doc["nodes"] if n["kind"] == "lock"]
+    assert lock["attrs"]["locked"] is True
+    assert late.needs(lock) == {}
+
+
 def test_queue_getters_and_putters_need_the_queue_with_its_size_and_maxsize():
     async def main(inst):
         empty = aio.Queue(name="empty")

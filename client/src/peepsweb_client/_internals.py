@@ -412,14 +412,12 @@ wake_logs = {}
 
 
 def _note_wake(fut):
-    """Record that the running task (None: a plain callback) wakes the task
-    waiting on `fut`. Called just before fut.set_result(), after which
-    `fut` no longer names its waiter: a Task waiting on a future is its
-    first done callback, as a rule (else every callback is looked at). It
-    runs on every contended release, put, get, set and notify."""
-    log = wake_logs.get(fut.get_loop())
-    if log is None:
-        return
+    """The task waiting on `fut` (None if none), with a wake recorded: the
+    running task (None: a plain callback) wakes it. Called just before
+    fut.set_result(), after which `fut` no longer names its waiter: a Task
+    waiting on a future is its first done callback, as a rule (else every
+    callback is looked at). It runs on every contended release, put, get,
+    set and notify."""
     try:
         woken = fut._callbacks[0][0].__self__
     except (TypeError, IndexError, AttributeError):
@@ -427,21 +425,34 @@ def _note_wake(fut):
     if type(woken) is not _Task:
         woken = waiter_task(fut)
         if woken is None:
-            return
-    log.extend((_time_ns(), _current_task(), woken))
+            return None
+    log = wake_logs.get(fut.get_loop())
+    if log is not None:
+        log.extend((_time_ns(), _current_task(), woken))
+    return woken
 
 
-async def _lock_acquire(self):
-    # asyncio's fast path, as asyncio has it (3.12, 3.13), with the holder noted;
-    # the contended path is asyncio's own acquire.
+def _lock_acquire(self):
+    # A lock held now is waited for by asyncio's own acquire, unwrapped (one
+    # coroutine less per contended acquire): its holder is noted when
+    # release wakes it (_lock_wake_up_first). Otherwise _lock_take. (An
+    # acquire() made while the lock is held and awaited once it is free
+    # takes it unseen: the lock then shows no holder, or, in the rarer case
+    # that the last task woken for it was cancelled before it ran, that one.)
+    if self._locked:
+        return _LOCK_ACQUIRE(self)
+    return _lock_take(self)
+
+
+async def _lock_take(self):
+    # asyncio's fast path (3.12, 3.13), with the holder noted; if the lock
+    # was taken between acquire() and the await, asyncio's own acquire.
     waiters = self._waiters
-    if not self._locked and (waiters is None or all(w.cancelled() for w in waiters)):
+    if not self._locked and (not waiters or all(w.cancelled() for w in waiters)):
         self._locked = True
         self._pw_holder = _current_task()
         return True
-    await _LOCK_ACQUIRE(self)
-    self._pw_holder = _current_task()
-    return True
+    return await _LOCK_ACQUIRE(self)
 
 
 def _lock_release(self):
@@ -468,7 +479,9 @@ def _lock_wake_up_first(self):
         return
     fut = waiters[0]
     if not fut.done():
-        _note_wake(fut)
+        # The woken task takes the lock when it runs (asyncio lets no other
+        # task take it first), so it is the holder from now on.
+        self._pw_holder = _note_wake(fut)
         fut.set_result(True)
 
 
