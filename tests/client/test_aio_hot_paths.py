@@ -105,17 +105,26 @@ async def lock_relay(lock, n, name="w"):
     return tasks
 
 
-def test_a_burst_of_wakes_holds_at_most_raw_wakes_finished_tasks():
+def test_a_burst_of_wakes_keeps_no_finished_task_alive():
+    # Raw wakes hold weak references: before, each held its tasks (and all
+    # they held) until the next scan tick settled it, up to RAW_WAKES of them.
     async def main(inst):
         lock = aio.Lock(name="l")
         tasks = await lock_relay(lock, aio.RAW_WAKES * 3)
         refs = [weakref.ref(t) for t in tasks]
         del tasks
         gc.collect()  # no snapshot, no scan tick in between
-        return sum(r() is not None for r in refs)
+        recorded = len(inst.raw_wakes) // 3
+        return sum(r() is not None for r in refs), recorded, Snap(aio.snapshot())
 
-    alive = run(main)
-    assert 0 < alive <= aio.RAW_WAKES + 1  # the newest raw wakes' tasks only
+    alive, recorded, snap = run(main)
+    assert alive == 0
+    assert recorded == aio.RAW_WAKES  # the newest ones, still recorded
+    # Settled after their tasks died: each wake still names two tasks, one id
+    # per task (the waker of one wake is the task woken by the one before).
+    wakes = snap.wakes()
+    assert len(wakes) == aio.RAW_WAKES
+    assert all(woken == waker for (_, woken), (waker, _) in zip(wakes, wakes[1:]))
 
 
 def test_a_scan_tick_keeps_earlier_wakes_that_a_later_burst_would_push_out():

@@ -18,6 +18,7 @@ import asyncio
 import sys
 import time
 import types
+import weakref
 from asyncio import base_events, locks, queues, taskgroups
 from asyncio import tasks as _tasks
 
@@ -25,6 +26,7 @@ PY = sys.version_info[:2]
 
 _current_task = asyncio.current_task
 _time_ns = time.time_ns
+_weakref = weakref.ref
 _Task = asyncio.Task
 _GatheringFuture = getattr(_tasks, "_GatheringFuture", ())
 _WAIT_CODE = getattr(getattr(_tasks, "_wait", None), "__code__", None)
@@ -406,8 +408,9 @@ def _noting_creation(init):
 
 
 # Where wakes are recorded: loop -> the deque of its instrumenter's raw
-# wakes (flat: at_ns, waker task or None, woken task, at_ns, ...; see
-# aio.Instrumenter). A loop that is not instrumented records none.
+# wakes (flat: at_ns, weak reference to the waker task or None, weak
+# reference to the woken task, at_ns, ...; see aio.Instrumenter). A loop
+# that is not instrumented records none.
 wake_logs = {}
 
 
@@ -428,7 +431,13 @@ def _note_wake(fut):
             return None
     log = wake_logs.get(fut.get_loop())
     if log is not None:
-        log.extend((_time_ns(), _current_task(), woken))
+        # Weak references (one per task, made once and shared): a wake must
+        # not keep a finished task, and all it holds, alive until the wakes
+        # are settled. In a web server that meant the last few hundred
+        # requests' objects: the program's memory moved out of the CPU's
+        # caches (aiohttp, bench/client_overhead.py: +2.6 us a request).
+        waker = _current_task()
+        log.extend((_time_ns(), None if waker is None else _weakref(waker), _weakref(woken)))
     return woken
 
 

@@ -301,20 +301,38 @@ def _on_primitive(obj):
             obj._pw_nth = n
 
 
-def _settled_wakes(raw):
-    """Raw wakes (flat: at_ns, waker, woken, ...) as a flat list: at_ns,
-    waker id or None, woken id, at_ns, ... Flat, because on the loop thread
-    a tuple per wake that outlives the call counts towards the next garbage
-    collection (and a collection there walks the program's own young
-    objects)."""
+def _settled_wakes(raw, last_wakers=None):
+    """Raw wakes (flat: at_ns, waker ref or None, woken ref, ...) as a flat
+    list: at_ns, waker id or None, woken id, at_ns, ... Flat, because on the
+    loop thread a tuple per wake that outlives the call counts towards the
+    next garbage collection (and a collection there walks the program's own
+    young objects). A task that died since its wake gets an id of its own
+    (it is in no capture from now on). With `last_wakers`, each woken task
+    still alive has its waker noted there."""
     out = []
     append = out.append
+    gone = {}  # id(ref) -> the id given to a task that died since
     each = iter(raw)
     for at_ns, waker, woken in zip(each, each, each, strict=True):
+        waker_id = None if waker is None else _wake_id(waker, gone)
+        woken_id = _wake_id(woken, gone)
         append(at_ns)
-        append(None if waker is None else _info(waker)[0])
-        append(_info(woken)[0])
+        append(waker_id)
+        append(woken_id)
+        if last_wakers is not None and woken() is not None:
+            last_wakers[woken_id] = waker_id
     return out
+
+
+def _wake_id(ref, gone):
+    task = ref()
+    if task is not None:
+        return _info(task)[0]
+    key = id(ref)
+    task_id = gone.get(key)
+    if task_id is None:
+        task_id = gone[key] = next(_task_ids)
+    return task_id
 
 
 def _wake_triples(flat):
@@ -460,7 +478,8 @@ class Instrumenter:
         self.push_interval = push_interval
         self.worker = None  # native id of the loop thread
         # Wakes as recorded on the hot paths: (at_ns, waker task or None, woken
-        # task). Turning tasks into ids costs two dict lookups per wake, so it
+        # task), the tasks as weak references (see ai._note_wake). Turning
+        # tasks into ids costs two dict lookups per wake, so it
         # waits for settle_wakes() (every scan tick, and snapshots): a busy
         # loop pushes most raw wakes off the end before that, and they are
         # never converted. See RAW_WAKES for the bound.
@@ -532,7 +551,8 @@ class Instrumenter:
     def record_wake(self, waker, woken):
         """Record that `waker` (a task or None) woke `woken`, now: for wakes
         the instrumented primitives cannot see (your own primitives)."""
-        self.raw_wakes.extend((_time_ns(), waker, woken))
+        waker = None if waker is None else weakref.ref(waker)
+        self.raw_wakes.extend((_time_ns(), waker, weakref.ref(woken)))
 
     def settle_wakes(self):
         """Turn the tasks of raw wakes into task ids, and let go of every task
@@ -540,9 +560,7 @@ class Instrumenter:
         _PARENT_CACHE[0] = None
         raw = self.raw_wakes
         if raw:
-            settled = _settled_wakes(raw)
-            self.wakes.extend(settled)
-            _LAST_WAKER.update(zip(settled[2::3], settled[1::3], strict=True))
+            self.wakes.extend(_settled_wakes(raw, _LAST_WAKER))
             raw.clear()
 
     def wake_list(self, settle=True):
