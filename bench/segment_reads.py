@@ -3,7 +3,7 @@ end of a segment (the most versions a read walks past before the next
 rewrite) against the same content stored as a full capture, in one run.
 
     .venv/bin/python bench/segment_reads.py [REWRITE ...]          # SQLite, a temp file
-    bash scripts/pg run .venv/bin/python bench/segment_reads.py 4 16
+    bash scripts/pg run .venv/bin/python bench/segment_reads.py 4 16 [--no-analyze]
 
 For each PEEPSWEB_SEGMENT_REWRITE given (default: the setting), one process
 of 2,000 tasks + 2,000 needs edges (bench/history_storage.py's documents, 2%
@@ -14,6 +14,13 @@ interleaved rounds: the task table page, the inspector page of a node, and
 the cycle finder's first call (snapshots.cycles.service.compute, uncached).
 Printed: each read on both and the ratio end-of-segment / full (target
 <= 1.2x).
+
+On PostgreSQL the node and edge tables are analyzed before the reads: the
+segment's hundreds of captures are pushed in seconds, before autovacuum
+(a one-minute naptime) has looked at them, where a real segment takes as
+many seconds as it has captures. Without statistics the planner guesses one
+row per segment and reads node ids through the state index, past every
+version of the segment: --no-analyze measures that case.
 """
 
 import random
@@ -62,9 +69,12 @@ def reads(client, snapshot_id, proc_key):
     ]
 
 
-def main(rewrites):
+def main(rewrites, analyze=True):
     client = Client()
-    print(f"{connection.vendor}: {N} tasks + {N} edges, 2% flip per capture; median of {REPEAT}")
+    print(
+        f"{connection.vendor}: {N} tasks + {N} edges, 2% flip per capture; median of {REPEAT};"
+        f" {'analyzed' if analyze else 'not analyzed'} before the reads"
+    )
     for rewrite in rewrites:
         settings.PEEPSWEB_SEGMENT_REWRITE = rewrite
         key = f"seg-{rewrite:g}"
@@ -85,6 +95,9 @@ def main(rewrites):
         full = push(document(states, counters, k), key, 1)
         assert ProcessHead.objects.get(proc_key=key).added_rows == 0
         versions = head.segment_rows + head.added_rows
+        if analyze and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE snapshots_node, snapshots_edge")  # and their partitions
         ends = reads(client, last.snapshot_id, key)
         fulls = reads(client, full.snapshot_id, key)
         seconds = median_times([fn for _, fn in ends] + [fn for _, fn in fulls], REPEAT)
@@ -102,4 +115,8 @@ def main(rewrites):
 
 
 if __name__ == "__main__":
-    main([float(a) for a in sys.argv[1:]] or [settings.PEEPSWEB_SEGMENT_REWRITE])
+    args = [a for a in sys.argv[1:] if a != "--no-analyze"]
+    main(
+        [float(a) for a in args] or [settings.PEEPSWEB_SEGMENT_REWRITE],
+        analyze="--no-analyze" not in sys.argv,
+    )

@@ -190,7 +190,6 @@ class Node(models.Model):
             models.Index(fields=["segment_id", "node_id"], name="node_segment_id"),
             # the tables filter
             models.Index(fields=["segment_id", "kind", "state_class"], name="node_state"),
-            models.Index(fields=["segment_id", "task_id"], name="node_task_id"),  # wakes
         ]
 
     def __str__(self):
