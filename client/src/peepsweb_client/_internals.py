@@ -567,34 +567,31 @@ def _condition_notify(self, n=1):
     _COND_NOTIFY(self, n)
 
 
-# put_nowait and get_nowait note the running task as a recent putter (getter)
-# of the queue: a small dict of at most RECENT tasks with the time of each
-# one's latest put (get), the first noted evicted first. They run on every
-# put and get, so the note is in line, after asyncio's own method.
+def _noted(recent, task):
+    """A queue's recent putters (getters), `recent` (None at first), with
+    `task` noted now: a small dict of at most RECENT tasks with the time of
+    each one's latest put (get), the first noted evicted first. It runs on
+    every put and get."""
+    if recent is None:
+        recent = {}
+    recent[task] = _time_ns()
+    if len(recent) > RECENT:
+        del recent[next(iter(recent))]
+    return recent
 
 
 def _queue_put_nowait(self, item):
     _QUEUE_PUT_NOWAIT(self, item)
     task = _current_task()
     if task is not None:
-        recent = self._pw_putters
-        if recent is None:
-            recent = self._pw_putters = {}
-        recent[task] = _time_ns()
-        if len(recent) > RECENT:
-            del recent[next(iter(recent))]
+        self._pw_putters = _noted(self._pw_putters, task)
 
 
 def _queue_get_nowait(self):
     item = _QUEUE_GET_NOWAIT(self)
     task = _current_task()
     if task is not None:
-        recent = self._pw_getters
-        if recent is None:
-            recent = self._pw_getters = {}
-        recent[task] = _time_ns()
-        if len(recent) > RECENT:
-            del recent[next(iter(recent))]
+        self._pw_getters = _noted(self._pw_getters, task)
     return item
 
 
