@@ -5,6 +5,7 @@ the plain versions did."""
 import asyncio
 import gc
 import inspect
+import itertools
 import weakref
 
 from peepsweb_client import aio
@@ -124,7 +125,7 @@ def test_a_burst_of_wakes_keeps_no_finished_task_alive():
     # per task (the waker of one wake is the task woken by the one before).
     wakes = snap.wakes()
     assert len(wakes) == aio.RAW_WAKES
-    assert all(woken == waker for (_, woken), (waker, _) in zip(wakes, wakes[1:]))
+    assert all(woken == waker for (_, woken), (waker, _) in itertools.pairwise(wakes))
 
 
 def test_a_scan_tick_keeps_earlier_wakes_that_a_later_burst_would_push_out():
