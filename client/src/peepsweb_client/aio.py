@@ -1230,7 +1230,7 @@ class _SnapshotPass:
                 where = [(link[1], frame.f_lineno, None)]
                 attrs["awaited_at"] = _format_raw(where, self.frame_texts)[0]
         node_id = self.future_nodes[key] = self.b.node(
-            f"future:{self.proc_key}:{key:x}", "future", label, attrs
+            f"future:{self.proc_key}:{self.future_name(fut)}", "future", label, attrs
         )
         if depth < 4:
             for child in children:
@@ -1241,6 +1241,18 @@ class _SnapshotPass:
                 else:
                     self.b.needs(node_id, self.future_node(child, None, depth=depth + 1))
         return node_id
+
+    def future_name(self, fut):
+        """The future's address, and for an asyncio.Future the serial of the
+        first scan (or build) that saw it: a later future at a freed one's
+        address gets another node id, so history never takes two futures
+        for one node. (Other futures cannot be marked: the address alone.)"""
+        mark = ai.scan_mark(fut)
+        if mark is None:
+            mark = ai.ScanMark(self.inst._scans)
+            if not ai.set_scan_mark(fut, mark):
+                return f"{id(fut):x}"
+        return f"{id(fut):x}.{mark}"
 
     # -- wakes and traces --------------------------------------------------------------------
 
