@@ -219,8 +219,13 @@ PEEPSWEB_PRUNE_EVERY_S = envseconds("PEEPSWEB_PRUNE_EVERY_S", "5")
 # this many times that write; and how many rows of process heads each
 # server process keeps in memory (a digest and the column that finds the
 # row, about 160 bytes each; a head of more than a quarter of that is not
-# kept, and is read again when needed).
-PEEPSWEB_SEGMENT_REWRITE = float(os.environ.get("PEEPSWEB_SEGMENT_REWRITE", 4.0))
+# kept, and is read again when needed). The rewrite share trades storage for
+# reads (docs/ingest.md#history-storage): PostgreSQL's rows are about twice
+# SQLite's, and 6 keeps its hour of one 2,000-task process under 50 MB;
+# SQLite's hour is well under at 4, with cheaper reads.
+PEEPSWEB_SEGMENT_REWRITE = float(
+    os.environ.get("PEEPSWEB_SEGMENT_REWRITE", 6.0 if os.environ.get("DATABASE_URL") else 4.0)
+)
 PEEPSWEB_HEAD_CACHE_ROWS = envint("PEEPSWEB_HEAD_CACHE_ROWS", 1_000_000)
 PEEPSWEB_KEEP_INGEST_EVENTS = envint("PEEPSWEB_KEEP_INGEST_EVENTS", 10_000)
 # PostgreSQL: a capture with at least this many nodes + edges is loaded into

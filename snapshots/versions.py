@@ -204,7 +204,7 @@ class Head:
     capture_id: int
     segment_id: int
     open: dict  # model -> {digest: count} of the rows the head capture sees
-    keys: dict  # model -> {digest: its rows' CLOSE_BY value}
+    keys: dict | None  # model -> {digest: its rows' CLOSE_BY value}; None: not kept
     states: dict  # node id -> state class
     cycle_key: str
 
@@ -226,12 +226,19 @@ class HeadCache:
         self.heads.move_to_end(proc_key)
         return head
 
+    @staticmethod
+    def fits(size):
+        """Whether a head of `size` rows may be kept. A big capture's next
+        one reloads its digests instead (tenths of a second), and its writer
+        keeps no CLOSE_BY values (a 300,000-row capture's took 30 MB)."""
+        return size <= settings.PEEPSWEB_HEAD_CACHE_ROWS // 4
+
     def put(self, proc_key, head):
         old = self.heads.pop(proc_key, None)
         if old is not None:
             self.size -= old.size()
-        if head.size() > settings.PEEPSWEB_HEAD_CACHE_ROWS // 4:
-            return  # a big capture's next one reloads its digests (tenths of a second)
+        if head.keys is None or not self.fits(head.size()):
+            return
         self.heads[proc_key] = head
         self.size += head.size()
         while self.size > settings.PEEPSWEB_HEAD_CACHE_ROWS and len(self.heads) > 1:
@@ -294,7 +301,8 @@ class Writer:
     head's segment, or all of them in a new segment); finish() closes the
     head's rows that the capture no longer has and returns the counts."""
 
-    def __init__(self, proc, head, row, write, tables):
+    def __init__(self, proc, head, row, write, tables, size):
+        """`size`: at most how many rows the capture's Head will hold."""
         self.proc = proc
         self.head = head  # None: nothing to compare with
         self.write = write
@@ -303,7 +311,8 @@ class Writer:
         self.new_segment = head is None or row.added_rows >= rewrite * max(row.segment_rows, 1)
         self.segment_id = proc.id if self.new_segment else head.segment_id
         self.open = {m: {} for m in VERSIONED}  # digest -> count seen in this capture
-        self.keys = {m: {} for m in VERSIONED}  # digest -> CLOSE_BY value
+        # digest -> CLOSE_BY value, for the head cache; None when it cannot keep this one
+        self.keys = {m: {} for m in VERSIONED} if HEADS.fits(size) else None
         self.matched = dict.fromkeys(VERSIONED, 0)  # rows the head has too
         self.added = dict.fromkeys(VERSIONED, 0)  # rows it does not
         self.changes = dict.fromkeys(VERSIONED, None)  # added + ended, after finish()
@@ -315,7 +324,8 @@ class Writer:
         pid, seg = self.proc.id, self.segment_id
         head = None if self.head is None else self.head.open[model]
         share = not self.new_segment
-        seen, keys = self.open[model], self.keys[model]
+        seen = self.open[model]
+        keys = self.keys and self.keys[model]
         at = CLOSE_BY[model][1]
         written = matched = 0
 
@@ -325,7 +335,8 @@ class Writer:
                 d = digest(row)
                 count = seen.get(d, 0)
                 seen[d] = count + 1
-                keys[d] = row[at]
+                if keys is not None:
+                    keys[d] = row[at]
                 if head is not None and head.get(d, 0) > count:
                     matched += 1
                     if share:

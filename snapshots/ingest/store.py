@@ -225,7 +225,10 @@ def write_rows(proc, parsed):
             PendingTrace: TRACE_COLS,
             Frame: FRAME_COLS,
         }
-        writer = versions.Writer(proc, head, head_row, partial(write, cursor), tables)
+        # The Head it becomes holds each row's digest and each task's state.
+        size = 2 * len(parsed.nodes) + len(parsed.raw_edges) + len(parsed.traces)
+        size += len(parsed.frames)
+        writer = versions.Writer(proc, head, head_row, partial(write, cursor), tables, size)
         partitioned = writer.new_segment and partitions.wanted(
             len(parsed.nodes) + len(parsed.raw_edges)
         )
