@@ -5,8 +5,10 @@ directly, TaskGroup, shield; parents and spawn sites right or absent."""
 import asyncio
 import gc
 import json
+import threading
 import time
 
+from peepsweb_client import _internals as ai
 from peepsweb_client import aio
 
 from .aio_helpers import Snap, run, settle, tid
@@ -335,3 +337,46 @@ def test_a_task_keeps_its_last_waker_after_the_wake_falls_out_of_the_wake_events
     snap, main_name = run(main)
     assert len(snap.wakes()) == 10
     assert snap.task("waiter")["attrs"]["last_wake_from_task_id"] == tid(snap.task(main_name))
+
+
+def test_a_task_awaiting_a_thread_pool_job_needs_the_thread_running_it():
+    # run_in_executor and to_thread: the task's future needs the pool thread
+    # running its job, shown with where that thread is now.
+    gate = threading.Event()
+
+    def blocking_job():
+        gate.wait()
+
+    def to_thread_job(n):
+        gate.wait()
+        return n
+
+    async def main(inst):
+        loop = asyncio.get_running_loop()
+        a = asyncio.create_task(asyncio.to_thread(to_thread_job, 1), name="via_to_thread")
+        b = asyncio.ensure_future(loop.run_in_executor(None, blocking_job))
+        waiter = asyncio.create_task(asyncio.wait_for(b, 30), name="via_executor")
+        for _ in range(100):  # until both jobs run in their threads
+            await asyncio.sleep(0.01)
+            if len(ai.executor_jobs()) >= 2:
+                break
+        snap = Snap(aio.snapshot())
+        gate.set()
+        await asyncio.gather(a, waiter)
+        return snap
+
+    snap = run(main)
+    jobs = [("via_to_thread", "to_thread_job"), ("via_executor", "blocking_job")]
+    for task_name, function in jobs:
+        node = snap.task(task_name)
+        path = [node]
+        while node["kind"] != "thread":  # task -> (wait_for's task ->) future -> thread
+            (nxt,) = snap.needs(node)
+            node = snap.nodes[nxt]
+            path.append(node)
+        future, thread = path[-2], path[-1]
+        assert future["label"] == "run_in_executor"
+        assert future["attrs"]["function"].endswith(function)
+        assert future["attrs"]["job"] == "running"
+        assert function in thread["attrs"]["stack"]  # where the job is now
+        assert thread["attrs"]["state"] == "running"

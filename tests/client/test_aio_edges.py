@@ -326,8 +326,12 @@ def test_a_snapshot_can_be_taken_from_another_thread_while_the_loop_is_blocked()
     snap = run(main)
     thread = snap.nodes[f"thread:{snap.doc['proc_key']}:loop"]
     assert thread["attrs"]["state"] == "blocked"
-    assert "time.sleep" not in thread["attrs"]["stack"]  # a C call has no Python frame
-    assert "main\n    at " in thread["attrs"]["stack"]
+    stack = thread["attrs"]["stack"]
+    functions = [line for line in stack.splitlines() if not line.startswith("    ")]
+    assert "time.sleep" not in functions  # a C call has no Python frame
+    assert functions[0].endswith("_loop_is_blocked.<locals>.main")
+    # Each frame with its source line, as in pending traces.
+    assert "    | time.sleep(0.6)  # the loop thread is blocked in synchronous code" in stack
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")

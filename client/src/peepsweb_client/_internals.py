@@ -20,6 +20,7 @@ import time
 import types
 import weakref
 from asyncio import base_events, locks, queues, taskgroups
+from asyncio import futures as _futures
 from asyncio import tasks as _tasks
 
 PY = sys.version_info[:2]
@@ -178,22 +179,61 @@ def gather_children(fut):
     return None
 
 
-def _shield_codes():
-    codes = [c for c in _tasks.shield.__code__.co_consts if hasattr(c, "co_freevars")]
-    return {c for c in codes if c.co_name == "_outer_done_callback"}
+def _inner_codes(fn, name):
+    """The code of the function `name` defined in `fn` (a closure it makes)."""
+    codes = [c for c in fn.__code__.co_consts if isinstance(c, types.CodeType)]
+    return {c for c in codes if c.co_name == name}
 
 
-_SHIELD_OUTER = _shield_codes()
+_SHIELD_OUTER = _inner_codes(_tasks.shield, "_outer_done_callback")
+# The callback wrap_future (run_in_executor, to_thread) leaves on its asyncio
+# future: it cancels the concurrent.futures.Future the asyncio one mirrors.
+_CHAIN_CHECK_CANCEL = _inner_codes(_futures._chain_future, "_call_check_cancel")
+
+
+def _closure_var(fut, codes, name):
+    """`name` in the closure of the done callback of `fut` whose code is one
+    of `codes`, or None."""
+    for cb, _ctx in fut._callbacks or ():
+        code = getattr(cb, "__code__", None)
+        if code in codes:
+            return cb.__closure__[code.co_freevars.index(name)].cell_contents
+    return None
 
 
 def shield_inner(fut):
     """The inner awaitable of an asyncio.shield() outer future, or None."""
-    for cb, _ctx in fut._callbacks or ():
-        code = getattr(cb, "__code__", None)
-        if code in _SHIELD_OUTER:
-            cell = cb.__closure__[code.co_freevars.index("inner")]
-            return cell.cell_contents
-    return None
+    return _closure_var(fut, _SHIELD_OUTER, "inner")
+
+
+def executor_source(fut):
+    """The concurrent.futures.Future an asyncio future mirrors (wrap_future:
+    loop.run_in_executor, asyncio.to_thread), or None."""
+    return _closure_var(fut, _CHAIN_CHECK_CANCEL, "source")
+
+
+def executor_jobs():
+    """{id(concurrent.futures.Future): (thread ident, the job's callable,
+    [(code, line)] of the thread's frames above the job, innermost first)}
+    of the jobs ThreadPoolExecutor threads are running now. Frames are read
+    from sys._current_frames() and copied as (code, line): the threads go
+    on running. (No thread pool before its module is imported.)"""
+    jobs = {}
+    pool = sys.modules.get("concurrent.futures.thread")
+    if pool is None:
+        return jobs
+    run = pool._WorkItem.run.__code__
+    for ident, frame in sys._current_frames().items():
+        stack = []
+        while frame is not None and len(stack) < MAX_CHAIN:
+            if frame.f_code is run:
+                item = frame.f_locals.get("self")
+                if item is not None:
+                    jobs[id(item.future)] = (ident, item.fn, stack)
+                break
+            stack.append((frame.f_code, frame.f_lineno))
+            frame = frame.f_back
+    return jobs
 
 
 def _locals_of(link, code, name):

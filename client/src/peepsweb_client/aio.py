@@ -37,6 +37,8 @@ Everything runs on the loop thread except HTTP, which a Pusher thread does.
 import asyncio
 import collections
 import concurrent.futures
+import contextvars
+import functools
 import itertools
 import json
 import linecache
@@ -887,6 +889,23 @@ _json_str = json.encoder.encode_basestring  # a JSON string literal, non-ASCII k
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
+def _stack_text(stack):
+    """A thread's stack, [(code, line)] innermost first, as frame texts."""
+    frames = [_frame_text(code.co_qualname, code.co_filename, line) for code, line in stack]
+    return "\n".join(frames)[: 60 * 1024]
+
+
+def _callable_name(fn):
+    """What a thread pool job runs: asyncio.to_thread's job is
+    partial(context.run, func, ...), named after func."""
+    if isinstance(fn, functools.partial):
+        inner = fn.func
+        is_context_run = isinstance(getattr(inner, "__self__", None), contextvars.Context)
+        fn = fn.args[0] if is_context_run and fn.args else inner
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return str(name)[:MAX_NAME]
+
+
 def _utf8(text):
     # A lone surrogate in a name the program chose becomes "?": the body
     # stays UTF-8, which the server requires.
@@ -991,6 +1010,7 @@ class _SnapshotPass:
         self.waiter_op = {}
         self.future_nodes = {}  # id(future) -> node id
         self.primitive_nodes = {}  # id(primitive) -> node id
+        self._jobs = None  # see executor_jobs
 
     def steps(self, snapshot_id):
         """The build as a generator that yields between small pieces of work
@@ -1217,9 +1237,17 @@ class _SnapshotPass:
                 label, children = "shield", [inner]
             else:
                 children = []
+        job = ai.executor_source(fut) if label is None else None
+        if job is not None:
+            label = "run_in_executor"
         if label is None:
             label = link[1].co_qualname if link is not None else type(fut).__name__
         attrs = {"future_id": key, "label": label, "type": type(fut).__name__}
+        run = self.executor_jobs().get(id(job)) if job is not None else None
+        if job is not None:
+            if run is not None:
+                attrs["function"] = _callable_name(run[1])
+            attrs["job"] = "running" if run is not None else "not running (queued, or done)"
         if owner is not None:
             attrs["owner_task_id"] = _info(owner)[TASK_ID]
         # Where the program's own code awaits the future (asyncio's lines,
@@ -1232,6 +1260,8 @@ class _SnapshotPass:
         node_id = self.future_nodes[key] = self.b.node(
             f"future:{self.proc_key}:{self.future_name(fut)}", "future", label, attrs
         )
+        if run is not None:
+            self.b.needs(node_id, self.pool_thread_node(run[0], run[2]))
         if depth < 4:
             for child in children:
                 if child.done():
@@ -1241,6 +1271,24 @@ class _SnapshotPass:
                 else:
                     self.b.needs(node_id, self.future_node(child, None, depth=depth + 1))
         return node_id
+
+    def executor_jobs(self):
+        """The jobs thread pools run now (ai.executor_jobs), read once per
+        snapshot, when a task is found awaiting one."""
+        if self._jobs is None:
+            self._jobs = ai.executor_jobs()
+        return self._jobs
+
+    def pool_thread_node(self, ident, stack):
+        """A thread pool's thread running a job a task awaits, with its stack
+        above the job, innermost first: where the job is now."""
+        thread = next((t for t in threading.enumerate() if t.ident == ident), None)
+        name = thread.name if thread is not None else str(ident)
+        native_id = thread.native_id if thread is not None else None
+        attrs = {"name": name, "state": "running", "native_id": native_id}
+        attrs["stack"] = _stack_text(stack)
+        node_id = f"thread:{self.proc_key}:{native_id or ident}"
+        return self.b.node(node_id, "thread", f"thread {name}"[:MAX_NAME], attrs)
 
     def future_name(self, fut):
         """The future's address, and for an asyncio.Future the serial of the
@@ -1286,18 +1334,17 @@ class _SnapshotPass:
     def loop_thread_node(self):
         """The loop thread did not answer: show it, with what it is running."""
         thread = ai.loop_thread_id(self.inst.loop)
-        frames = []
+        stack = []
         if thread is not None:
             frame = sys._current_frames().get(thread)
-            while frame is not None and len(frames) < ai.MAX_CHAIN:
-                code = frame.f_code
-                frames.append(format_frame(code.co_qualname, code.co_filename, frame.f_lineno))
+            while frame is not None and len(stack) < ai.MAX_CHAIN:
+                stack.append((frame.f_code, frame.f_lineno))
                 frame = frame.f_back
         attrs = {
             "name": "event loop",
             "state": "blocked",
             "native_id": self.inst.worker,
-            "stack": "\n".join(frames)[: 60 * 1024],
+            "stack": _stack_text(stack),
         }
         label = "event loop thread (not responding)"
         self.b.node(f"thread:{self.proc_key}:loop", "thread", label, attrs)
