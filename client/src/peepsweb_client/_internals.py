@@ -191,25 +191,19 @@ _SHIELD_OUTER = _inner_codes(_tasks.shield, "_outer_done_callback")
 _CHAIN_CHECK_CANCEL = _inner_codes(_futures._chain_future, "_call_check_cancel")
 
 
-def _closure_var(fut, codes, name):
-    """`name` in the closure of the done callback of `fut` whose code is one
-    of `codes`, or None."""
+def mirrored(fut):
+    """("shield", the inner awaitable) for an asyncio.shield() outer future,
+    ("executor", the concurrent.futures.Future) for one wrap_future made
+    (loop.run_in_executor, asyncio.to_thread), else None: read from the
+    closure of the done callback each leaves on the future, in one pass
+    over the callbacks (C futures make a list of them per read)."""
     for cb, _ctx in fut._callbacks or ():
         code = getattr(cb, "__code__", None)
-        if code in codes:
-            return cb.__closure__[code.co_freevars.index(name)].cell_contents
+        if code in _SHIELD_OUTER:
+            return "shield", cb.__closure__[code.co_freevars.index("inner")].cell_contents
+        if code in _CHAIN_CHECK_CANCEL:
+            return "executor", cb.__closure__[code.co_freevars.index("source")].cell_contents
     return None
-
-
-def shield_inner(fut):
-    """The inner awaitable of an asyncio.shield() outer future, or None."""
-    return _closure_var(fut, _SHIELD_OUTER, "inner")
-
-
-def executor_source(fut):
-    """The concurrent.futures.Future an asyncio future mirrors (wrap_future:
-    loop.run_in_executor, asyncio.to_thread), or None."""
-    return _closure_var(fut, _CHAIN_CHECK_CANCEL, "source")
 
 
 def executor_jobs():

@@ -1227,24 +1227,25 @@ class _SnapshotPass:
         node_id = self.future_nodes.get(key)
         if node_id is not None:
             return node_id
+        job = run = None  # a thread pool's job the future mirrors, and where it runs
         if children is None:
             children = ai.gather_children(fut)
             if children is not None:
                 label = "gather"
             elif link is not None and (children := ai.wait_children(*link)) is not None:
                 label = "asyncio.wait"
-            elif (inner := ai.shield_inner(fut)) is not None:
-                label, children = "shield", [inner]
             else:
                 children = []
-        job = ai.executor_source(fut) if label is None else None
-        if job is not None:
-            label = "run_in_executor"
+                link_kind, other = ai.mirrored(fut) or (None, None)
+                if link_kind == "shield":
+                    label, children = "shield", [other]
+                elif link_kind == "executor":
+                    label, job = "run_in_executor", other
         if label is None:
             label = link[1].co_qualname if link is not None else type(fut).__name__
         attrs = {"future_id": key, "label": label, "type": type(fut).__name__}
-        run = self.executor_jobs().get(id(job)) if job is not None else None
         if job is not None:
+            run = self.executor_jobs().get(id(job))
             if run is not None:
                 attrs["function"] = _callable_name(run[1])
             attrs["job"] = "running" if run is not None else "not running (queued, or done)"
