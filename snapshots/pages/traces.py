@@ -80,7 +80,8 @@ def trace_as_text(node, trace):
 
 def readable_attrs(attrs, captured_ns):
     """attrs -> [{key, type, value, ...}] in the sender's order, where type is
-    timestamp (with its age at capture), duration, scalar or json."""
+    timestamp (with its age at capture), duration, scalar, text (a string
+    of several lines) or json."""
     if not isinstance(attrs, dict):
         return [{"key": "(attrs)", "type": "json", "value": attrs}]
     rows = []
@@ -89,6 +90,8 @@ def readable_attrs(attrs, captured_ns):
         is_int = isinstance(value, int) and not isinstance(value, bool)
         if isinstance(value, dict | list):
             row["type"] = "json"
+        elif isinstance(value, str) and "\n" in value:
+            row["type"] = "text"  # a stack, a message: shown with its lines
         elif is_int and isinstance(key, str) and key.endswith("_ns"):
             if value >= TIMESTAMP_MIN_NS:
                 row["type"] = "timestamp"

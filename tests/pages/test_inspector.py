@@ -87,6 +87,21 @@ def test_it_shows_wake_sources_per_waker_and_recent_wakes_in_order(client, inges
     assert events.index("5.00s") < events.index("3.00s") < events.index("1.00s")
 
 
+def test_an_attr_of_several_lines_keeps_its_lines_escaped(client, ingest):
+    # The Python client's thread nodes carry a stack, one frame per line.
+    key = "threads-1"
+    stack = "Event.wait\n    at threading.py:655\n<script>job()</script>\n    at app.py:5"
+    thread = {"id": f"thread:{key}:77", "kind": "thread", "label": "thread asyncio_0"}
+    thread["attrs"] = {"name": "asyncio_0", "stack": stack}
+    snapshot = ingest(document(key, [task(key, 1, "main"), thread]))
+    body = inspect(client, snapshot, f"thread:{key}:77").content.decode()
+    assert (
+        '<pre class="attr-text">Event.wait\n    at threading.py:655\n'
+        "&lt;script&gt;job()&lt;/script&gt;\n    at app.py:5</pre>"
+    ) in body
+    assert "<script>job()" not in body
+
+
 def test_it_shows_pending_traces_innermost_frame_first_with_copy_and_download(client, examples):
     snapshot = examples["mutex_lock_order_inversion"]
     body = inspect(client, snapshot, "task:lock-demo-4242:11").content.decode()
