@@ -421,7 +421,7 @@ def raw_insert(rows):
     sid, pid = new_capture()
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        for table_cols, table_rows in full_capture_tables(rows, sid, pid):
+        for table_cols, table_rows in full_capture_tables(rows, pid):
             store._insert_batches(cursor, table_cols, table_rows)
     return time.perf_counter() - started, sid
 

@@ -232,10 +232,9 @@ def rows_of(doc):
     nodes = [(parsed.proc_key, *row) for row in parsed.node_rows()]
     versioned = [
         [(digest(row), *row) for row in table]
-        for table in (nodes, edges, unresolved, parsed.traces, parsed.frames)
+        for table in (nodes, edges, unresolved, parsed.wakes, parsed.traces, parsed.frames)
     ]
-    nodes, edges, unresolved, traces, frames = versioned
-    return nodes, edges, unresolved, list(parsed.wakes), traces, frames
+    return tuple(versioned)
 
 
 def new_capture():
@@ -251,9 +250,9 @@ def new_capture():
     return snapshot.id, proc.id
 
 
-def full_capture_tables(rows, sid, pid):
+def full_capture_tables(rows, pid):
     """(columns, rows) per table for `rows` (rows_of) written as one full
-    capture `pid` of snapshot `sid`: every row opens its own segment."""
+    capture `pid`: every row opens its own segment."""
     from snapshots.ingest import store
     from snapshots.versions import OPEN
 
@@ -263,7 +262,7 @@ def full_capture_tables(rows, sid, pid):
         (store.EDGE_COLS, [(*keys, *r) for r in edges]),
         (store.NODE_COLS, [(*keys, *r) for r in nodes]),
         (store.UNRESOLVED_COLS, [(*keys, *r) for r in unresolved]),
-        (store.WAKE_COLS, [(sid, pid, *r) for r in wakes]),
+        (store.WAKE_COLS, [(*keys, *r) for r in wakes]),
         (store.TRACE_COLS, [(*keys, *r) for r in traces]),
         (store.FRAME_COLS, [(*keys, *r) for r in frames]),
     ]
@@ -285,7 +284,7 @@ def raw_copy(rows, own_partitions=False):
         model._meta.db_table: partitions.name(model, pid)
         for model in (partitions.PARTITIONED if own_partitions else ())
     }
-    tables = full_capture_tables(rows, sid, pid)
+    tables = full_capture_tables(rows, pid)
     with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor:
@@ -362,10 +361,8 @@ def orm_bulk_create(rows):
         )
         WakeEvent.objects.bulk_create(
             (
-                WakeEvent(
-                    snapshot_id=sid, process_id=pid, at_ns=a, waker=w, woken=k, target_worker=t
-                )
-                for a, w, k, t in wakes
+                WakeEvent(**keys(h), at_ns=a, waker=w, woken=k, target_worker=t)
+                for h, a, w, k, t in wakes
             ),
             batch_size=2000,
         )

@@ -256,8 +256,15 @@ class UnresolvedEdge(models.Model):
 
 
 class WakeEvent(models.Model):
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="+")
-    process = models.ForeignKey(ProcessSnapshot, models.CASCADE, related_name="wake_events")
+    # Versioned rows (snapshots/versions.py): valid in the captures of
+    # segment `segment_id` whose id lies in [first_id, last_id]; last_id is
+    # versions.OPEN while the newest capture still has the row. A sender
+    # sends its newest wakes with every capture, most of them sent before:
+    # each is stored once.
+    segment_id = models.BigIntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    digest = models.BigIntegerField()
     at_ns = models.BigIntegerField()
     # Resolved to task node ids; waker is empty when woken from outside any task.
     waker = models.CharField(max_length=1024, blank=True, default="")
@@ -265,7 +272,8 @@ class WakeEvent(models.Model):
     target_worker = models.BigIntegerField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["process", "woken"], name="wake_woken")]  # wake sources
+        # Wake sources of a node, and what closing finds a gone row by.
+        indexes = [models.Index(fields=["segment_id", "woken"], name="wake_segment_woken")]
 
     def __str__(self):
         return f"{self.waker or 'outside'} woke {self.woken}"

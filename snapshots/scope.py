@@ -70,7 +70,7 @@ class Scope:
         return versions.rows(Frame, self.captures)
 
     def wakes(self):
-        return WakeEvent.objects.filter(process_id__in=self.process_ids)
+        return versions.rows(WakeEvent, self.captures)
 
     def frame_texts(self, wanted):
         """{process_id: frame keys} -> {(process_id, key): text}. Frame ids

@@ -56,11 +56,12 @@ from snapshots.models import (
     ProcessHead,
     ProcessSnapshot,
     UnresolvedEdge,
+    WakeEvent,
 )
 
 OPEN = 2**63 - 1
 # Edges before nodes: the order ingest writes and retention deletes them in.
-VERSIONED = (Edge, Node, UnresolvedEdge, PendingTrace, Frame)
+VERSIONED = (Edge, Node, UnresolvedEdge, PendingTrace, Frame, WakeEvent)
 KEYS = ("segment_id", "first_id", "last_id", "digest")
 IN_LIST = 500
 # What closing finds a gone row by: a column an index already leads with
@@ -74,6 +75,7 @@ CLOSE_BY = {
     UnresolvedEdge: ("src", 0),
     PendingTrace: ("node_id", 0),
     Frame: ("frame_key", 0),
+    WakeEvent: ("woken", 2),  # after at_ns, waker
 }
 
 

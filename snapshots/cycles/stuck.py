@@ -154,13 +154,20 @@ def _waiting_versions(segments, node_ids):
     return out
 
 
-def _last_wakes(capture, first_id, node_ids):
-    """{node_id: at_ns of its newest wake} recorded by the captures of
-    capture's proc_key from `first_id` up to capture (wake events stay per
-    capture: what happened since the one before)."""
-    qs = WakeEvent.objects.filter(
-        process__proc_key=capture.proc_key, process_id__gte=first_id, process_id__lte=capture.id
-    )
+def _last_wakes(captures, spans, node_ids):
+    """{node_id: at_ns of its newest wake} seen by any of `captures` (a
+    lineage; `spans`: segment id -> [first index, last index + 1] in it).
+    A wake row is seen by the captures of its segment from first_id to
+    last_id, so per segment it is one range test against the lineage's
+    captures there."""
+    seen = Q(pk__in=[])
+    for segment_id, (lo, hi) in spans.items():
+        seen |= Q(
+            segment_id=segment_id,
+            first_id__lte=captures[hi - 1].id,
+            last_id__gte=captures[lo].id,
+        )
+    qs = WakeEvent.objects.filter(seen)
     many = len(node_ids) > 20 * IN_BATCH  # as in _waiting_versions
     batches = [None] if many else batched(sorted(node_ids), IN_BATCH)
     out = {}
@@ -247,7 +254,7 @@ def stuck_in_process(capture, k=DEFAULT_K, node_ids=None, captures=None):
         before = _waiting_versions(sorted(set(spans) - {newest_segment}), older)
         for nid in older:
             starts[nid] = start_of(nid, before[nid] + node_versions[nid])
-    wakes = _last_wakes(capture, captures[0].id, fingerprints)
+    wakes = _last_wakes(captures, spans, fingerprints)
     not_before = _not_before(captures)
     out = []
     for nid, start in starts.items():

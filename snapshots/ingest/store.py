@@ -188,7 +188,7 @@ NODE_COLS = _columns(
         "needed_by_count",
     ],
 )
-WAKE_COLS = _columns(WakeEvent, ["snapshot", "process", "at_ns", "waker", "woken", "target_worker"])
+WAKE_COLS = _columns(WakeEvent, [*versions.KEYS, "at_ns", "waker", "woken", "target_worker"])
 TRACE_COLS = _columns(PendingTrace, [*versions.KEYS, "node_id", "task_id", "since_ns", "frame_ids"])
 FRAME_COLS = _columns(Frame, [*versions.KEYS, "frame_key", "text"])
 
@@ -197,7 +197,7 @@ def write_rows(proc, parsed):
     """Write the rows of `parsed` that its process's previous capture does
     not already have (snapshots/versions.py), and fill proc's lineage
     fields; proc.timings gets seconds per step."""
-    sid, pid, key = proc.snapshot_id, proc.id, proc.proc_key
+    pid, key = proc.id, proc.proc_key
     timings = proc.timings = {}
     clock = time.perf_counter()
 
@@ -224,10 +224,11 @@ def write_rows(proc, parsed):
             UnresolvedEdge: UNRESOLVED_COLS,
             PendingTrace: TRACE_COLS,
             Frame: FRAME_COLS,
+            WakeEvent: WAKE_COLS,
         }
         # The Head it becomes holds each row's digest and each task's state.
         size = 2 * len(parsed.nodes) + len(parsed.raw_edges) + len(parsed.traces)
-        size += len(parsed.frames)
+        size += len(parsed.frames) + len(parsed.wakes)
         writer = versions.Writer(proc, head, head_row, partial(write, cursor), tables, size)
         partitioned = writer.new_segment and partitions.wanted(
             len(parsed.nodes) + len(parsed.raw_edges)
@@ -253,7 +254,7 @@ def write_rows(proc, parsed):
         write_nodes(writer, ((key, *row) for row in parsed.node_rows()))
         lap("nodes")
         write_unresolved(writer, unresolved)
-        write_wakes(cursor, write, ((sid, pid, *row) for row in parsed.wakes))
+        write_wakes(writer, parsed.wakes)
         write_traces(writer, parsed.traces)
         write_frames(writer, parsed.frames)
         proc.changed_rows = writer.finish(cursor)
@@ -293,8 +294,8 @@ def write_unresolved(writer, rows):
     return writer.add(UnresolvedEdge, rows)
 
 
-def write_wakes(cursor, write, rows):
-    write(cursor, WAKE_COLS, rows)
+def write_wakes(writer, rows):
+    return writer.add(WakeEvent, rows)
 
 
 def write_traces(writer, rows):

@@ -5,6 +5,7 @@ import pytest
 from snapshots import versions
 from snapshots.ingest import IngestError, ingest_document
 from snapshots.models import Frame, PendingTrace, WakeEvent
+from snapshots.scope import resolve_scope
 
 from .conftest import assert_nothing_stored, small_doc
 
@@ -120,3 +121,24 @@ def test_a_trace_since_ns_is_used_as_given():
     doc["pending_traces"][0]["since_ns"] = 7
     proc = ingest_document(doc)
     assert versions.of(PendingTrace, proc).get().since_ns == 7
+
+
+def test_a_wake_sent_again_in_the_next_capture_is_stored_once():
+    # A sender sends its newest wakes with every capture (the Python client
+    # its newest 2,000): each is stored once, and every capture still reads
+    # exactly the list it was sent.
+    def wake(at_ns, woken):
+        return {"at_ns": at_ns, "waker_task_id": 3, "woken_task_id": woken, "target_worker": 1}
+
+    first = ingest_document(small_doc(wake_events=[wake(10, 7), wake(11, 7)]))
+    second = ingest_document(small_doc(wake_events=[wake(11, 7), wake(12, 7)]))
+    third = ingest_document(small_doc(wake_events=[wake(11, 7), wake(12, 7)]))
+    assert WakeEvent.objects.count() == 3  # 10, 11 and 12, once each
+
+    def read(result):
+        scope = resolve_scope(str(result.snapshot_id))
+        return sorted(scope.wakes().values_list("at_ns", flat=True))
+
+    pairs = set(WakeEvent.objects.values_list("waker", "woken"))
+    assert pairs == {("task:svc-1:3", "task:svc-1:7")}
+    assert (read(first), read(second), read(third)) == ([10, 11], [11, 12], [11, 12])
