@@ -2,7 +2,7 @@
 the captures of the same process in which 2% of the nodes changed, and one
 hour of those at 1 push/s, stored for real with the real retention.
 
-    .venv/bin/python bench/history_storage.py [SECONDS] [state|attrs]     # SQLite, a temp file
+    .venv/bin/python bench/history_storage.py [SECONDS] [state|attrs] [WAKES]  # SQLite: a temp file
     bash scripts/pg run .venv/bin/python bench/history_storage.py 3600 state
 
 It ingests SECONDS captures (default 3600: one hour) one simulated second
@@ -18,12 +18,18 @@ it would: the end figure is the less flattering one.
 `state`: 2% of the tasks flip pending <-> running each capture (a change
 of state class). `attrs`: 2% bump a counter attr instead.
 
+WAKES (default 0): each capture also carries the newest WAKES wake events,
+as the Python client sends them (its newest 2,000), with one new wake per
+changed task per capture; the wake rows stored are printed (each wake is
+one row however many captures carry it).
+
 Printed: the full capture; the mean of the first 120 changed captures (the
 10% target); the size after the whole run (the 50 MB/hour target), the
 captures retention kept, and per table the bytes (PostgreSQL: heap, indexes,
 TOAST; dead tuples).
 """
 
+import collections
 import random
 import sys
 import time
@@ -41,7 +47,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from snapshots.ingest import ingest_document  # noqa: E402
-from snapshots.models import ProcessSnapshot  # noqa: E402
+from snapshots.models import ProcessSnapshot, WakeEvent  # noqa: E402
 from snapshots.retention import prune_snapshots, stored_bytes  # noqa: E402
 
 N = 2000
@@ -49,7 +55,7 @@ FIRST = 120  # captures averaged for "per 2%-changed capture"
 T0 = datetime(2026, 11, 22, tzinfo=UTC)
 
 
-def document(states, counters, k):
+def document(states, counters, k, wakes=()):
     nodes = [
         {
             "id": f"task:fleet-1:{i}",
@@ -74,6 +80,7 @@ def document(states, counters, k):
         "captured_at_ns": int((T0 + timedelta(seconds=k)).timestamp()) * 1_000_000_000,
         "nodes": nodes,
         "edges": edges,
+        "wake_events": list(wakes),
     }
 
 
@@ -126,6 +133,8 @@ def index_sizes():
 def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3600
     mode = sys.argv[2] if len(sys.argv) > 2 else "state"
+    wakes = collections.deque(maxlen=int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    sent = 0
     rng = random.Random(1)
     states, counters = ["pending"] * N, [0] * N
     clock = [T0]
@@ -141,12 +150,16 @@ def main():
         full = stored_bytes() - base
         for k in range(1, seconds + 1):
             for i in rng.sample(range(N), N * 2 // 100):
+                if wakes.maxlen:
+                    at_ns = int((T0 + timedelta(seconds=k)).timestamp()) * 1_000_000_000 + i
+                    wakes.append({"at_ns": at_ns, "waker_task_id": (i + 1) % N, "woken_task_id": i})
                 if mode == "state":
                     states[i] = "running" if states[i] == "pending" else "pending"
                 else:
                     counters[i] += 1
             clock[0] = T0 + timedelta(seconds=k)
-            ingest_document(document(states, counters, k))
+            ingest_document(document(states, counters, k, wakes))
+            sent += len(wakes)
             if k % prune_every == 0:
                 prune_snapshots(wait=False)
             if k == FIRST:
@@ -164,6 +177,11 @@ def main():
         f" {settings.PEEPSWEB_THIN_INTERVAL:.0f} s + landmarks): {kept} captures kept,"
         f" {total / 1e6:.1f} MB stored; ingest + prune {ingest_ms:.1f} ms each"
     )
+    if wakes.maxlen:
+        print(
+            f"wake events: {sent:,} sent (the newest {wakes.maxlen:,} with each capture),"
+            f" {WakeEvent.objects.count():,} rows stored after retention"
+        )
     for name, size, heap, indexes, toast, dead in tables():
         print(
             f"  {name:32} {size / 1e6:6.1f} MB: heap {heap / 1e6:6.1f}  indexes"
