@@ -97,9 +97,16 @@ def digest(row):
 
 def visible(captures):
     """Q for the rows seen by `captures`: (capture id, segment id) pairs."""
+    return seen_between((segment_id, c, c) for c, segment_id in captures)
+
+
+def seen_between(ranges):
+    """Q for the rows seen by some capture of segment s with an id in
+    [lo, hi], for (s, lo, hi) triples whose lo and hi are captures of s (a
+    row is seen by the captures of its segment from first_id to last_id)."""
     q = Q(pk__in=[])
-    for capture_id, segment_id in captures:
-        q |= Q(segment_id=segment_id, first_id__lte=capture_id, last_id__gte=capture_id)
+    for segment_id, lo, hi in ranges:
+        q |= Q(segment_id=segment_id, first_id__lte=hi, last_id__gte=lo)
     return q
 
 

@@ -157,17 +157,9 @@ def _waiting_versions(segments, node_ids):
 def _last_wakes(captures, spans, node_ids):
     """{node_id: at_ns of its newest wake} seen by any of `captures` (a
     lineage; `spans`: segment id -> [first index, last index + 1] in it).
-    A wake row is seen by the captures of its segment from first_id to
-    last_id, so per segment it is one range test against the lineage's
-    captures there."""
-    seen = Q(pk__in=[])
-    for segment_id, (lo, hi) in spans.items():
-        seen |= Q(
-            segment_id=segment_id,
-            first_id__lte=captures[hi - 1].id,
-            last_id__gte=captures[lo].id,
-        )
-    qs = WakeEvent.objects.filter(seen)
+    Per segment, one range of the lineage's captures there."""
+    ranges = ((s, captures[lo].id, captures[hi - 1].id) for s, (lo, hi) in spans.items())
+    qs = WakeEvent.objects.filter(versions.seen_between(ranges))
     many = len(node_ids) > 20 * IN_BATCH  # as in _waiting_versions
     batches = [None] if many else batched(sorted(node_ids), IN_BATCH)
     out = {}

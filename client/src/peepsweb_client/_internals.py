@@ -206,27 +206,39 @@ def mirrored(fut):
     return None
 
 
+def _frames_above(frame, stop=None):
+    """([(code, line)] of `frame` and its callers, innermost first, at most
+    MAX_CHAIN, up to the frame running code `stop`; that frame or None).
+    Copied as (code, line): a thread other than this one goes on running."""
+    stack = []
+    while frame is not None and len(stack) < MAX_CHAIN:
+        if frame.f_code is stop:
+            return stack, frame
+        stack.append((frame.f_code, frame.f_lineno))
+        frame = frame.f_back
+    return stack, None
+
+
+def thread_stack(ident):
+    """[(code, line)] of what thread `ident` runs now, innermost first."""
+    return _frames_above(sys._current_frames().get(ident))[0]
+
+
 def executor_jobs():
     """{id(concurrent.futures.Future): (thread ident, the job's callable,
     [(code, line)] of the thread's frames above the job, innermost first)}
-    of the jobs ThreadPoolExecutor threads are running now. Frames are read
-    from sys._current_frames() and copied as (code, line): the threads go
-    on running. (No thread pool before its module is imported.)"""
+    of the jobs ThreadPoolExecutor threads are running now. (No thread pool
+    before its module is imported.)"""
     jobs = {}
     pool = sys.modules.get("concurrent.futures.thread")
     if pool is None:
         return jobs
     run = pool._WorkItem.run.__code__
     for ident, frame in sys._current_frames().items():
-        stack = []
-        while frame is not None and len(stack) < MAX_CHAIN:
-            if frame.f_code is run:
-                item = frame.f_locals.get("self")
-                if item is not None:
-                    jobs[id(item.future)] = (ident, item.fn, stack)
-                break
-            stack.append((frame.f_code, frame.f_lineno))
-            frame = frame.f_back
+        stack, job_frame = _frames_above(frame, run)
+        item = job_frame.f_locals.get("self") if job_frame is not None else None
+        if item is not None:
+            jobs[id(item.future)] = (ident, item.fn, stack)
     return jobs
 
 
@@ -469,7 +481,7 @@ def _note_wake(fut):
         # not keep a finished task, and all it holds, alive until the wakes
         # are settled. In a web server that meant the last few hundred
         # requests' objects: the program's memory moved out of the CPU's
-        # caches (aiohttp, bench/client_overhead.py: +2.6 us a request).
+        # caches (docs/client.md, "What it costs the program").
         waker = _current_task()
         log.extend((_time_ns(), None if waker is None else _weakref(waker), _weakref(woken)))
     return woken

@@ -1335,12 +1335,7 @@ class _SnapshotPass:
     def loop_thread_node(self):
         """The loop thread did not answer: show it, with what it is running."""
         thread = ai.loop_thread_id(self.inst.loop)
-        stack = []
-        if thread is not None:
-            frame = sys._current_frames().get(thread)
-            while frame is not None and len(stack) < ai.MAX_CHAIN:
-                stack.append((frame.f_code, frame.f_lineno))
-                frame = frame.f_back
+        stack = ai.thread_stack(thread) if thread is not None else []
         attrs = {
             "name": "event loop",
             "state": "blocked",
