@@ -229,7 +229,7 @@ def rows_of(doc):
     edges, unresolved = [], []
     for kind, row in parsed.iter_edges():
         (edges if kind is LOCAL else unresolved).append(row)
-    nodes = [(parsed.proc_key, *row) for row in parsed.node_rows()]
+    nodes = [(parsed.proc_key, *row) for row in parsed.node_rows({}, {})]
     versioned = [
         [(digest(row), *row) for row in table]
         for table in (nodes, edges, unresolved, parsed.wakes, parsed.traces, parsed.frames)

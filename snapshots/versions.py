@@ -222,10 +222,11 @@ class Head:
     open: dict  # model -> {digest: count} of the rows the head capture sees
     keys: dict | None  # model -> {digest: its rows' CLOSE_BY value}; None: not kept
     states: dict  # node id -> state class
+    wakers: dict  # node id -> last_waker, the non-empty ones
     cycle_key: str
 
     def size(self):
-        return sum(len(d) for d in self.open.values()) + len(self.states)
+        return sum(len(d) for d in self.open.values()) + len(self.states) + len(self.wakers)
 
 
 class HeadCache:
@@ -306,8 +307,13 @@ def load_head(row):
         for d, key in found.iterator():
             counts[d] = counts.get(d, 0) + 1
             closing[d] = key
-    states = dict(Node.objects.filter(visible(pair)).values_list("node_id", "state_class"))
-    return Head(row.capture_id, row.segment_id, open_rows, keys, states, capture)
+    states, wakers = {}, {}
+    found = Node.objects.filter(visible(pair)).values_list("node_id", "state_class", "last_waker")
+    for node_id, state_class, waker in found.iterator():
+        states[node_id] = state_class
+        if waker:
+            wakers[node_id] = waker
+    return Head(row.capture_id, row.segment_id, open_rows, keys, states, wakers, capture)
 
 
 class Writer:
@@ -450,12 +456,11 @@ def state_changed(head, states):
     return any(before.get(node_id, cls) != cls for node_id, cls in states.items())
 
 
-def remember(proc, writer, states, key):
+def remember(proc, writer, states, wakers, key):
     """After commit: the capture just written is the head of its proc_key
     (the writer's digest counts become the head's; nothing copies them)."""
-    HEADS.put(
-        proc.proc_key, Head(proc.id, writer.segment_id, writer.open, writer.keys, states, key)
-    )
+    head = Head(proc.id, writer.segment_id, writer.open, writer.keys, states, wakers, key)
+    HEADS.put(proc.proc_key, head)
 
 
 def advance_head(row, proc, writer):

@@ -227,7 +227,7 @@ def write_rows(proc, parsed):
             WakeEvent: WAKE_COLS,
         }
         # The Head it becomes holds each row's digest and each task's state.
-        size = 2 * len(parsed.nodes) + len(parsed.raw_edges) + len(parsed.traces)
+        size = 3 * len(parsed.nodes) + len(parsed.raw_edges) + len(parsed.traces)
         size += len(parsed.frames) + len(parsed.wakes)
         writer = versions.Writer(proc, head, head_row, partial(write, cursor), tables, size)
         partitioned = writer.new_segment and partitions.wanted(
@@ -251,7 +251,9 @@ def write_rows(proc, parsed):
         lap("edges")
         # Tasks' state classes (other nodes have none), for landmarks.
         states = {row[0]: row[6] for row in parsed.nodes if row[6]}
-        write_nodes(writer, ((key, *row) for row in parsed.node_rows()))
+        wakers = {}
+        earlier_wakers = {} if head is None else head.wakers
+        write_nodes(writer, ((key, *row) for row in parsed.node_rows(earlier_wakers, wakers)))
         lap("nodes")
         write_unresolved(writer, unresolved)
         write_wakes(writer, parsed.wakes)
@@ -278,7 +280,9 @@ def write_rows(proc, parsed):
     proc.segment_id = writer.segment_id
     if not older:
         versions.advance_head(head_row, proc, writer)
-        transaction.on_commit(lambda: versions.remember(proc, writer, states, proc.cycle_key))
+        transaction.on_commit(
+            lambda: versions.remember(proc, writer, states, wakers, proc.cycle_key)
+        )
 
 
 # One function per table, so a test can make one step fail mid-write.

@@ -300,20 +300,30 @@ class Parsed(Header):
                 if newest is None or at_ns >= newest[0]:
                     last_waker[pos] = (at_ns, waker)
 
-    def node_rows(self):
+    def node_rows(self, earlier_wakers, wakers_out):
         """Node tuples with the derived columns that need the whole body:
         (node_id, kind, label, attrs, task_id, state, state_class, spawned_at_ns,
-        pending_since_ns, last_waker, needs_count, needed_by_count)."""
+        pending_since_ns, last_waker, needs_count, needed_by_count).
+
+        last_waker is the waker of the node's newest wake event in the body,
+        else the one `earlier_wakers` (node id -> waker, the process's
+        previous capture) names: senders send a window of recent wakes, and
+        a waker that went when its wake left the window would change the
+        row (a new version) for nothing. `wakers_out` gets every node's
+        non-empty last_waker, for the next capture."""
         pending = self.pending_since
         wakers = self.last_waker
         needs = self.needs_count
         needed_by = self.needed_by_count
         for i, row in enumerate(self.nodes):
             waker = wakers.get(i)
+            waker = waker[1] if waker else earlier_wakers.get(row[0], "")
+            if waker:
+                wakers_out[row[0]] = waker
             yield (
                 *row,
                 pending.get(i),
-                waker[1] if waker else "",
+                waker,
                 needs[i],
                 needed_by[i],
             )

@@ -115,6 +115,25 @@ def test_a_fresh_server_process_diffs_against_the_database():
     assert rows_in_tables() == before and second.changed_rows == 0
 
 
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_waker_stays_when_its_wake_leaves_the_senders_window(restart):
+    """A sender sends its newest wakes: when task 7's wake is no longer
+    among them, 7 keeps its last waker, and its row is not written again."""
+    ingest_document(small_doc())  # task 3 woke task 7
+    if restart:
+        versions.HEADS.clear()  # the head's wakers come from the database
+    nodes = Node.objects.count()
+    second = ingest_document(small_doc(wake_events=[]))
+    assert Node.objects.count() == nodes
+    wakers = dict(resolve_scope(second.snapshot_id).nodes().values_list("node_id", "last_waker"))
+    assert wakers["task:svc-1:7"] == "task:svc-1:3"
+    # A newer wake in the window still wins.
+    newer = {"at_ns": 30, "waker_task_id": 7, "woken_task_id": 7}
+    third = ingest_document(small_doc(wake_events=[newer]))
+    wakers = dict(resolve_scope(third.snapshot_id).nodes().values_list("node_id", "last_waker"))
+    assert wakers["task:svc-1:7"] == "task:svc-1:7"
+
+
 def test_a_failed_ingest_leaves_the_previous_capture_and_the_head_as_they_were(monkeypatch):
     first = ingest_document(with_state("pending"))
     expected = read(first)
