@@ -105,6 +105,11 @@ class ProcessSnapshot(models.Model):
     # when they were not looked for: NO_CYCLE_KEYS).
     changed_rows = models.IntegerField(null=True)
     landmark = models.BooleanField(default=True)
+    # Whether it has the same tasks (nodes with a state class) as the
+    # previous capture. No landmark and the same tasks: no task changed
+    # state (the snapshot list folds runs of such captures). Null: no
+    # previous capture, or stored before this column.
+    same_tasks = models.BooleanField(null=True)
     # Retention looked at it while thinning and keeps it.
     kept = models.BooleanField(default=False)
     cycle_key = models.CharField(max_length=32, blank=True, default="")

@@ -195,13 +195,16 @@ class SnapshotRow:
 
     @property
     def quiet(self):
-        """Nothing changed in any of its captures since the previous capture
-        of the same process: no row added or ended (changed_rows 0; None
-        means there was no previous capture) and no landmark (a state-class
-        change, a cycle appearing or resolving). The list folds runs of
-        these into one row."""
+        """No task changed state in any of its captures since the previous
+        capture of the same process: no landmark (a state-class change, a
+        cycle appearing or resolving) and the same tasks (none appeared or
+        went). Attrs, edges and traces may have changed (a counter, a
+        different lock waited on): the diff says what. Captures stored
+        before same_tasks (null) are quiet only when no row at all was
+        added or ended (changed_rows 0; None: no previous capture). The
+        list folds runs of these into one row."""
         return bool(self.processes) and all(
-            p.changed_rows == 0 and not p.landmark for p in self.processes
+            not p.landmark and (p.same_tasks or p.changed_rows == 0) for p in self.processes
         )
 
     @property

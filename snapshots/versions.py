@@ -221,7 +221,7 @@ class Head:
     segment_id: int
     open: dict  # model -> {digest: count} of the rows the head capture sees
     keys: dict | None  # model -> {digest: its rows' CLOSE_BY value}; None: not kept
-    states: dict  # node id -> state class
+    states: dict  # task node id -> state class (the nodes that have one)
     wakers: dict  # node id -> last_waker, the non-empty ones
     cycle_key: str
 
@@ -310,7 +310,8 @@ def load_head(row):
     states, wakers = {}, {}
     found = Node.objects.filter(visible(pair)).values_list("node_id", "state_class", "last_waker")
     for node_id, state_class, waker in found.iterator():
-        states[node_id] = state_class
+        if state_class:  # tasks, as ingest keeps them (store.write_rows)
+            states[node_id] = state_class
         if waker:
             wakers[node_id] = waker
     return Head(row.capture_id, row.segment_id, open_rows, keys, states, wakers, capture)

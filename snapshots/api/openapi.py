@@ -165,9 +165,9 @@ SCHEMAS = {
             ),
             "quiet": {
                 "type": "boolean",
-                "description": "Nothing changed in any of its captures since the previous "
-                "capture of the same process (no row added or ended, no landmark); the "
-                "list page folds runs of these.",
+                "description": "No task changed state in any of its captures since the "
+                "previous capture of the same process (no landmark, the same tasks; attrs "
+                "and edges may have changed); the list page folds runs of these.",
             },
             "local_cycle": {
                 "type": "boolean",

@@ -89,6 +89,7 @@ def store_parsed(parsed):
                 "segment_id",
                 "changed_rows",
                 "landmark",
+                "same_tasks",
                 "cycle_key",
             ]
         )
@@ -277,6 +278,7 @@ def write_rows(proc, parsed):
     if proc.cycle_key == versions.UNKNOWN_CYCLES and writer.changes[Edge]:
         cycles_changed = True  # edges changed and nobody looked: keep it
     proc.landmark = cycles_changed or versions.state_changed(head, states)
+    proc.same_tasks = None if head is None else states.keys() == head.states.keys()
     proc.segment_id = writer.segment_id
     if not older:
         versions.advance_head(head_row, proc, writer)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from snapshots import queries
+from snapshots.models import ProcessSnapshot
 from tests.history.conftest import BASE_NS, LOCK, LOCK_NODE, T1, T2, S, post, task
 
 CALM = ([task(1, "pending"), task(2, "running"), LOCK_NODE], [(T1, LOCK)])
@@ -57,6 +58,41 @@ def test_two_quiet_captures_do_not_fold(client, db):
     html = client.get("/").content.decode()
     assert len(row_ids(html)) == 3
     assert "captures, no change" not in html
+
+
+def counting(n, lock=LOCK):
+    """CALM with a counter at n, worker1 waiting on `lock`: an attr and an
+    edge change, no task changes state."""
+    worker = task(1, "pending")
+    worker["attrs"]["polls"] = n
+    other_lock = {"id": f"{LOCK}2", "kind": "lock", "label": "db2", "attrs": {"name": "db2"}}
+    return [worker, task(2, "running"), LOCK_NODE, other_lock], [(T1, lock)]
+
+
+def test_captures_whose_attrs_and_edges_change_fold_and_a_task_appearing_does_not(client, db):
+    at = iter(BASE_NS + i * S for i in range(100))
+    first = post(client, *counting(0), next(at))
+    locks = {1: LOCK, 2: f"{LOCK}2", 3: LOCK}
+    moving = [post(client, *counting(n, locks[n]), next(at)) for n in (1, 2, 3)]
+    nodes, edges = counting(4)
+    appeared = post(client, [*nodes, task(3, "running")], edges, next(at))
+    html = client.get("/").content.decode()
+    # Newest first: the capture where worker3 appeared, then the 3 where
+    # only a counter and a waited-on lock changed, folded, then the first.
+    assert row_ids(html) == [appeared, first]
+    assert f'id="fold-{moving[-1]}"' in html
+    assert html.count("3 captures, no change in task state") == 1
+    # The API says the same of each snapshot.
+    items = client.get("/api/v1/snapshots").json()["snapshots"]
+    quiet = {item["snapshot_id"]: item["quiet"] for item in items}
+    assert quiet == {appeared: False, **dict.fromkeys(moving, True), first: False}
+
+
+def test_captures_stored_before_same_tasks_fold_only_without_any_change(client, db):
+    at = iter(BASE_NS + i * S for i in range(100))
+    ids = [post(client, *counting(n), next(at)) for n in range(4)]
+    ProcessSnapshot.objects.update(same_tasks=None)  # as migration 0008 leaves them
+    assert row_ids(client.get("/").content.decode()) == ids[::-1]
 
 
 def test_filter_by_process_key_or_name(client, fleet):
