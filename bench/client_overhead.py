@@ -1,11 +1,12 @@
-"""Overhead of the peepsweb client on the program it instruments: four
-figures, each plain vs instrumented measured side by side in one run.
+"""Overhead of the peepsweb client on the program it instruments: five
+figures, each measured side by side in one run.
 
-    .venv/bin/python bench/client_overhead.py                # all four (about 5 minutes)
+    .venv/bin/python bench/client_overhead.py                # all five (about 5 minutes)
     .venv/bin/python bench/client_overhead.py --cpu [--tasks 20000] [--rounds 30]
     .venv/bin/python bench/client_overhead.py --loop-lag [--lag-rounds 6] [--lag-seconds 8]
     .venv/bin/python bench/client_overhead.py --aiohttp [--http-rounds 10] [--http-seconds 3]
     .venv/bin/python bench/client_overhead.py --handler [--requests 20000] [--rounds 30]
+    .venv/bin/python bench/client_overhead.py --pull [--pulls 20]
     .venv/bin/python bench/client_overhead.py --instructions   # --cpu counted by valgrind
 
 1. CPU time of short tasks (--cpu). Target: instrumented <= 1.3x plain.
@@ -80,6 +81,14 @@ figures, each plain vs instrumented measured side by side in one run.
    so what the instrumentation keeps alive or allocates costs a server
    more than it costs here (see docs/client.md on wakes that held their
    tasks).
+
+5. A pull ("Jump to now") on figure 2's program (--pull). No target of
+   its own: the loop's longest pause while another thread takes a
+   snapshot (`snapshot_json_threadsafe`, as the agent does), against the
+   longest pause in a window of the same length without one, in one
+   process (instrumented, no pushes), `--pulls` times, alternating. The
+   ticker is figure 2's (a 5 ms sleep; its lag is how much later than
+   asked it woke).
 """
 
 import argparse
@@ -352,6 +361,49 @@ async def lag_program(seconds):
     print(json.dumps({"lags": lags, "cpu": cpu, "tasks": len(asyncio.all_tasks())}), flush=True)
     for task in tasks:
         task.cancel()
+
+
+async def pull_pauses(pulls):
+    """Figure 5: [(pull's worst lag, same-length window's worst lag, pull's
+    seconds)] per pull, in ms and s."""
+    from peepsweb_client import aio
+
+    inst = aio.install(process="bench-pull", pid=os.getpid())
+    tasks = start_busy_tasks()
+    await asyncio.sleep(WARMUP)
+
+    async def worst_lag_while(job):
+        worst, started = 0.0, time.perf_counter()
+        while not job.done():
+            asked = time.perf_counter() + TICK
+            await asyncio.sleep(TICK)
+            worst = max(worst, time.perf_counter() - asked)
+        await job
+        return worst * 1000, time.perf_counter() - started
+
+    results = []
+    for _ in range(pulls):
+        pulled, seconds = await worst_lag_while(
+            asyncio.ensure_future(asyncio.to_thread(inst.snapshot_json_threadsafe))
+        )
+        quiet, _ = await worst_lag_while(asyncio.ensure_future(asyncio.sleep(seconds)))
+        results.append((pulled, quiet, seconds))
+    for task in tasks:
+        task.cancel()
+    inst.uninstall()
+    return results
+
+
+def pull_figure(pulls):
+    results = asyncio.run(pull_pauses(pulls))
+    print(f"\n5. a pull on figure 2's 3,000 tasks, {pulls} pulls, load {os.getloadavg()[0]:.1f}")
+    pulled = statistics.median(r[0] for r in results)
+    quiet = statistics.median(r[1] for r in results)
+    seconds = statistics.median(r[2] for r in results)
+    worst = max(r[0] for r in results)
+    print(f"   worst loop lag during a pull: median {pulled:.1f} ms, max {worst:.1f} ms")
+    print(f"   worst loop lag in as long without one: median {quiet:.1f} ms")
+    print(f"   a pull took {seconds * 1000:.0f} ms (median)")
 
 
 # -- 2. loop lag: the measurement -------------------------------------------------------
@@ -664,6 +716,8 @@ def main(argv=None):
         "--handler", action="store_true", help="figure 4: figure 3's handler, HTTP aside"
     )
     parser.add_argument("--requests", type=int, default=20000, help="figure 4: per run")
+    parser.add_argument("--pull", action="store_true", help="figure 5: loop lag during a pull")
+    parser.add_argument("--pulls", type=int, default=20, help="figure 5: pulls")
     parser.add_argument("--instructions", action="store_true", help="figure 1 under valgrind")
     parser.add_argument("--tasks", type=int, default=20000, help="figure 1: tasks per run")
     parser.add_argument("--rounds", type=int, default=30, help="figure 1: rounds")
@@ -696,7 +750,7 @@ def main(argv=None):
     if args.instructions:
         return instructions(args.tasks)
 
-    everything = not (args.cpu or args.loop_lag or args.aiohttp or args.handler)
+    everything = not (args.cpu or args.loop_lag or args.aiohttp or args.handler or args.pull)
     status = 0
     if args.cpu or everything:
         cpu_time(args.tasks, args.rounds)
@@ -706,6 +760,8 @@ def main(argv=None):
             f" connections x {args.rounds} rounds"
         )
         cpu_time(args.requests, args.rounds, handler_load, title, unit="request", target=None)
+    if args.pull or everything:
+        pull_figure(args.pulls)
     if args.loop_lag or args.aiohttp or everything:
         server = start_peepsweb()
         print(f"\npeepsweb server (daphne, SQLite) at {server.url}")

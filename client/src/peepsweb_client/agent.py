@@ -26,7 +26,7 @@ import random
 import threading
 import time
 
-from peepsweb_client.push import Pusher, PushError
+from peepsweb_client.push import Pusher, PushError, gzip_body
 from peepsweb_client.ws import (
     BINARY,
     PONG,
@@ -54,8 +54,9 @@ class Agent:
         ping_interval=20.0,
         reconnect_max=30.0,
     ):
-        """`snapshot(timeout=seconds, snapshot_id=N)` must return a body dict
-        (Instrumenter.snapshot_threadsafe fits)."""
+        """`snapshot(timeout=seconds, snapshot_id=N)` returns the body: JSON
+        bytes that carry that snapshot_id (Instrumenter.snapshot_json_threadsafe
+        fits), or a dict (its snapshot_id is set here)."""
         self.url = url
         self.ws_url = websocket_url(url, AGENT_PATH)
         self.token = token
@@ -170,28 +171,31 @@ class Agent:
         budget = (timeout_ms if isinstance(timeout_ms, int | float) else 5000) / 1000
         try:
             # Leave most of the server's deadline for the transfer and ingest.
-            doc = self.snapshot(timeout=max(0.05, budget * 0.4), snapshot_id=snapshot_id)
-            doc["snapshot_id"] = snapshot_id
+            body = self.snapshot(timeout=max(0.05, budget * 0.4), snapshot_id=snapshot_id)
+            if isinstance(body, dict):
+                body = json.dumps({**body, "snapshot_id": snapshot_id}, ensure_ascii=False)
+                body = body.encode()
         except Exception as e:
             self.errors += 1
             self._send_json(
                 ws, {"type": "snapshot_error", "snapshot_id": snapshot_id, "error": repr(e)[:500]}
             )
             return
-        message = {"type": "snapshot", "snapshot_id": snapshot_id, "snapshot": doc}
-        raw = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        # The body goes in as it is: decoding and encoding it again here
+        # held the GIL, and with it the program's loop, for tens of ms.
+        head = f'{{"type":"snapshot","snapshot_id":{snapshot_id},"snapshot":'.encode()
         try:
-            ws.send_binary(gzip.compress(raw, compresslevel=5, mtime=0))
+            ws.send_binary(gzip_body([head, body, b"}"]))
             self.replies += 1
         except OSError:
             # The socket is gone: the reply can still make the deadline by POST.
-            self._post_reply(doc, budget)
+            self._post_reply(body, budget)
             raise
 
-    def _post_reply(self, doc, budget):
+    def _post_reply(self, body, budget):
         try:
             Pusher(self.url, self.token, max_attempts=2, timeout=max(1.0, budget)).send(
-                doc, deadline=time.monotonic() + budget
+                gzip_body([body]), deadline=time.monotonic() + budget
             )
             self.replies += 1
         except PushError as e:

@@ -86,6 +86,9 @@ MAX_TRACE_HISTORY = 256
 # bench/client_overhead.py --loop-lag: 0.3 ms slices and 500-task steps gave
 # a p99 lag 2.0-2.5x plain, these 1.15-1.4x.
 SCAN_STEP = 150
+# A pull whose build on the loop goes on stepping is waited for up to this
+# many times its timeout (see Instrumenter.snapshot_json_threadsafe).
+PULL_PATIENCE = 2
 SLICE_S = 0.0001
 SLICE_SHARE = 0.1
 JOIN_SLICE = 500  # body elements joined into one string per build step
@@ -769,7 +772,10 @@ class Instrumenter:
 
     def build(self, capture, snapshot_id=None):
         """A snapshot body (a dict) from a capture; any thread."""
-        return json.loads(b"".join(_run(_SnapshotPass(self, capture).steps(snapshot_id))))
+        return json.loads(self._body(capture, snapshot_id))
+
+    def _body(self, capture, snapshot_id):
+        return b"".join(_run(_SnapshotPass(self, capture).steps(snapshot_id)))
 
     def snapshot(self, snapshot_id=None):
         """Build a snapshot body (a dict). Call it on the loop thread, or use
@@ -777,25 +783,44 @@ class Instrumenter:
         return self.build(self.capture(), snapshot_id)
 
     def snapshot_threadsafe(self, timeout=2.0, snapshot_id=None):
-        """From any thread: capture on the loop and build here; if the loop
-        does not answer in time (its thread is blocked), capture from here
-        and add the loop thread with its current stack as a `thread` node."""
+        """From any thread: a body dict (see snapshot_json_threadsafe)."""
+        return json.loads(self.snapshot_json_threadsafe(timeout, snapshot_id))
+
+    def snapshot_json_threadsafe(self, timeout=2.0, snapshot_id=None):
+        """From any thread (the agent's, for a pull): a snapshot body as
+        JSON bytes, built on the loop as the periodic push is, a slice per
+        loop iteration (see _drive): built in one go, a pull of 3,000 tasks
+        held the loop for 20-40 ms. If the loop takes no step of it for
+        `timeout` (its thread is blocked), it is captured and built here
+        instead, with the loop thread as a `thread` node and its current
+        stack. A build that goes on stepping gets up to PULL_PATIENCE
+        timeouts in all, then TimeoutError."""
         if _on_loop_thread(self.loop):
-            return self.snapshot(snapshot_id)
+            return self._body(self.capture(), snapshot_id)
         done = concurrent.futures.Future()
+        pull = _PullState()
 
         def on_loop():
-            if done.set_running_or_notify_cancel():
-                try:
-                    done.set_result(self.capture())
-                except BaseException as e:
-                    done.set_exception(e)
+            if not pull.abandoned:
+                self._drive(self._pull_steps(snapshot_id, done, pull))
 
         try:
             self.loop.call_soon_threadsafe(on_loop)
-            return self.build(done.result(timeout), snapshot_id)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            done.cancel()
+        except RuntimeError:  # the loop is closed
+            pull.abandoned = True
+        seen, end = 0, time.monotonic() + PULL_PATIENCE * timeout
+        while not pull.abandoned:
+            try:
+                return done.result(timeout)
+            except concurrent.futures.TimeoutError:
+                if pull.steps == seen:
+                    pull.abandoned = True  # not a step in `timeout`: the loop is blocked
+                elif time.monotonic() >= end:
+                    pull.abandoned = True
+                    raise
+                seen = pull.steps
+        if done.done():  # it finished just as it was given up
+            return done.result()
         for attempt in range(5):
             try:
                 tasks = self._tasks()
@@ -804,10 +829,54 @@ class Instrumenter:
                     self, _time_ns(), tasks, _wait_ids(waiting), None, loop_blocked=True
                 )
                 _run(capture.steps())
-                return self.build(capture, snapshot_id)
+                return self._body(capture, snapshot_id)
             except RuntimeError:  # structures changed under us: the loop woke up
                 if attempt == 4:
                     raise
+        return None
+
+    def _pull_steps(self, snapshot_id, done, pull):
+        """A pull as steps, its body the result of `done`: a pass over the
+        tasks for what each waits on, a slice at a time, the capture and the
+        build. It runs no scan of its own: its pending times are the last
+        scan's (at most scan_interval old), as a push's are."""
+        try:
+            self.settle_wakes()
+            now, tasks, waiting = _time_ns(), self._tasks(), {}
+            for start in range(0, len(tasks), SCAN_STEP):
+                if pull.abandoned:
+                    return
+                part = ai.waiting(tasks[start : start + SCAN_STEP])
+                waiting.update(zip(part, map(id, part.values()), strict=True))
+                pull.steps += 1
+                yield
+            capture = _Capture(self, now, tasks, waiting, _current_task(self.loop))
+            del tasks, waiting
+            yield from pull.follow(capture.steps())
+            chunks = yield from pull.follow(_SnapshotPass(self, capture).steps(snapshot_id))
+            if not pull.abandoned:
+                done.set_result(b"".join(chunks))
+        except Exception as e:
+            done.set_exception(e)
+
+
+class _PullState:
+    """What a pull's steps on the loop and the thread waiting for them share."""
+
+    steps = 0  # taken so far
+    abandoned = False  # the waiting thread gave up on them
+
+    def follow(self, steps):
+        """Take `steps` (a generator), counted, until they end (their
+        value) or the waiting thread gives up (None)."""
+        while not self.abandoned:
+            try:
+                next(steps)
+            except StopIteration as end:
+                return end.value
+            self.steps += 1
+            yield
+        steps.close()
         return None
 
 
@@ -1395,7 +1464,7 @@ def install(
             process=inst.process,
             pid=inst.pid,
             proc_key=inst.proc_key,
-            snapshot=inst.snapshot_threadsafe,
+            snapshot=inst.snapshot_json_threadsafe,
         )
         inst.agent.start()
     return inst
