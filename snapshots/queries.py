@@ -530,17 +530,19 @@ _ATTR_SORT = re.compile(r"attrs\.([A-Za-z0-9_]{1,64})")
 
 def _order_by(sort):
     """`name` ascending, `-name` descending; nulls last either way, then the
-    row id so that pages never overlap or skip rows."""
+    row id so that pages never overlap or skip rows. Without a sort: by
+    node id."""
     if not sort:
-        if connection.vendor == "postgresql":
-            # Same order, but not through the primary key index: for
-            # `process_id IN (...) ORDER BY id LIMIT 50` PostgreSQL walks
-            # that index from the table's first row, filtering every older
-            # snapshot's nodes on the way (the newest process's rows are
-            # last), which grows with the table: 150 ms at 500,000 nodes.
-            # "id + 0" makes it read the process's rows by index and sort.
-            return [(F("id") + Value(0)).asc()]
-        return [F("id").asc()]
+        # Node id order, not row id order. Row ids are storage order: a
+        # versioned capture's rows carry the id of the capture that last
+        # changed them, so the same content listed in another order at the
+        # end of a segment than as a full capture, and a task moved when
+        # its state changed. Node ids list every capture of a process alike,
+        # and the (segment_id, node_id) index serves them: a page of one
+        # capture reads its LIMIT rows' versions, not every version of the
+        # segment (at the end of a REWRITE 6 segment, 26,000 rows for 2,000
+        # tasks: docs/ingest.md#history-storage).
+        return [F("node_id").asc(), F("id").asc()]
     name = sort[1:] if sort.startswith("-") else sort
     descending = sort.startswith("-")
     if name in SORTS:

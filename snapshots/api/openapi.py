@@ -884,7 +884,8 @@ PATHS = {
                     "in": "query",
                     "description": "Column to sort by, `-` prefix for descending; nulls last; "
                     "ties broken by storage order. `attrs.<key>` sorts by an attribute "
-                    "(queue_len, holder_count, ...). Default: storage order.",
+                    "(queue_len, holder_count, ...). Default: by node id (the same order "
+                    "for every capture of a process, however it is stored).",
                     "schema": {
                         "type": "string",
                         "pattern": SORT_PATTERN,

@@ -22,11 +22,16 @@ def url(sid, query=""):
     return f"/api/v1/snapshots/{sid}/nodes" + (f"?{query}" if query else "")
 
 
-def test_it_lists_every_node_of_a_snapshot_in_storage_order(client, workflow):
+def test_it_lists_every_node_of_a_snapshot_in_node_id_order(client, workflow):
     body = get_json(client, url(workflow))
     assert body["total"] == 10
-    assert ids(body)[:3] == [f"task:persona-scheduler-777:{i}" for i in (1, 2, 3)]
-    first = body["nodes"][0]
+    assert ids(body) == sorted(ids(body))
+    assert ids(body)[:3] == [
+        "semaphore:persona-scheduler-777:action:extraction",
+        "task:persona-scheduler-777:1",
+        "task:persona-scheduler-777:2",
+    ]
+    first = body["nodes"][1]
     assert first["label"] == "gather_data"
     assert first["process"] == "persona-scheduler"
     assert first["state"] == "succeeded"
