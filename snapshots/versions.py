@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.db.models.functions import Cast
+from xxhash import xxh3_64_intdigest
 
 from snapshots.cycles.finder import cyclic_components, factorize, strong_components
 from snapshots.models import (
@@ -79,17 +80,20 @@ CLOSE_BY = {
 }
 
 
-# An empty 8-byte BLAKE2b, copied for each row: the same digest as a new
-# hashlib.blake2b(data, digest_size=8), at 0.4 of its cost (no arguments to
-# parse). It runs for every row of every capture.
-_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
-
-
 def digest(row):
-    """64-bit content hash of a row tuple (str, int, None), stable across processes."""
-    h = _BLAKE2B_8.copy()
-    h.update(orjson.dumps(row))
-    return int.from_bytes(h.digest(), "big", signed=True)
+    """64-bit content hash of a row tuple (str, int, None), stable across
+    processes: XXH3-64 of its JSON, shifted into a signed bigint.
+
+    It runs for every row of every capture: 0.28 us a row against 0.89 for
+    the 8-byte BLAKE2b it replaced (bench/ingest.py's capture has 325,200).
+    XXH3 passes SMHasher's distribution tests, so two different rows share
+    a digest with the odds of any 64-bit hash (about 1 in 10^8 for a
+    segment of 600,000 rows); like any 64-bit hash it is no defence against
+    a sender crafting a collision, which could only hide a change to its
+    own rows. Stored digests are compared with digests computed now: a
+    change of this function makes each process's next capture write all
+    its rows once (nothing else needs equal digests across it)."""
+    return xxh3_64_intdigest(orjson.dumps(row)) - 2**63
 
 
 # -- reading ------------------------------------------------------------------
@@ -352,6 +356,14 @@ class Writer:
         at = CLOSE_BY[model][1]
         written = matched = 0
 
+        def all_rows():
+            # Nothing to compare with, and a Head too big to keep
+            # (HeadCache.fits): every row is new and only its digest is needed.
+            nonlocal written
+            for row in stream:
+                written += 1
+                yield (seg, pid, OPEN, digest(row), *row)
+
         def new_rows():
             nonlocal written, matched
             for row in stream:
@@ -367,7 +379,8 @@ class Writer:
                 written += 1
                 yield (seg, pid, OPEN, d, *row)
 
-        self.write(self.tables[model], new_rows())
+        fresh = head is None and keys is None
+        self.write(self.tables[model], all_rows() if fresh else new_rows())
         self.written += written
         self.matched[model] += matched
         self.added[model] += written if share else written - matched
