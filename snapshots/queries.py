@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import batched
+from itertools import batched, chain
 
 import re2
 from django.conf import settings
@@ -122,6 +122,9 @@ def scope_processes(scope):
 # --- per-process counts, cached on the capture ------------------------------
 
 
+COUNT_BATCH = 200  # captures counted per query (SQLite allows 500 SELECTs in a compound one)
+
+
 def _fill_count_caches(processes):
     """Make sure every capture with data has `count_cache`; one grouped query
     for all of those that lack it, whatever their number."""
@@ -129,12 +132,21 @@ def _fill_count_caches(processes):
     if not missing:
         return
     caches = {p.id: {"kinds": {}, "task_state_classes": {}} for p in missing}
-    rows = (
-        versions.rows(Node, versions.captures_of(caches))
-        .values_list("process_id", "kind", "state_class")
+    # A count per capture, in one query: several of them may share a
+    # segment (a list page's quiet captures share all their rows), where
+    # one grouped query over versions.rows() would give each row to one of
+    # them only.
+    per_capture = [
+        Node.objects.filter(versions.visible([(p.id, p.segment_id)]))
+        .annotate(capture=Value(p.id, output_field=IntegerField()))
+        .values_list("capture", "kind", "state_class")
         .annotate(n=Count("id"))
         .order_by()
-    )
+        for p in missing
+        if p.segment_id is not None
+    ]
+    batches = batched(per_capture, COUNT_BATCH)
+    rows = chain.from_iterable(first.union(*rest, all=True) for first, *rest in batches)
     for process_id, kind, cls, n in rows:
         cache = caches[process_id]
         cache["kinds"][kind] = cache["kinds"].get(kind, 0) + n
