@@ -173,7 +173,10 @@ def per_segment(captures, values):
 def rows(model, captures):
     """Rows of `model` seen by `captures` ([(id, segment id, captured_at_ns)]),
     with `process_id` (the capture that sees each row) annotated, and for
-    nodes `pending_us`, for traces `at_ns` and `duration_us`, as of it."""
+    nodes `pending_us`, for traces `at_ns` and `duration_us`, as of it.
+    The captures must be of distinct segments (a scope's are: one per
+    process): the annotations tell captures apart by segment, so of two
+    captures sharing one, each row would be given to one of them only."""
     pairs = [(c[0], c[1]) for c in captures]
     qs = model.objects.filter(visible(pairs))
     if not pairs:  # no rows; the annotations still exist for order_by and values
