@@ -236,6 +236,15 @@ def _enable_safely(config):
 
 def bootstrap():
     """Called by `_sitecustomize/sitecustomize.py` at interpreter start."""
+    if sys.version_info < (3, 12):  # noqa: UP036 (any python on PATH may start this)
+        # `peepsweb-run python app.py` runs whatever `python` is first on
+        # PATH, which need not be the one the client was installed with.
+        version = ".".join(map(str, sys.version_info[:3]))
+        sys.stderr.write(
+            f"peepsweb: the client needs Python 3.12 or newer; {sys.executable} is"
+            f" Python {version}: running uninstrumented\n"
+        )
+        return
     try:
         config = config_from_env()
     except ConfigError as e:

@@ -6,6 +6,9 @@ a hanging server never holds up its exit."""
 import subprocess
 import textwrap
 import time
+from pathlib import Path
+
+import pytest
 
 from ..peers import HangingServer
 from .conftest import program_environment
@@ -180,3 +183,22 @@ def test_a_python_without_the_package_and_the_programs_children_are_instrumented
         "instrumented app",
         "instrumented app",
     ], done.stderr
+
+
+OLD_PYTHON = Path("/root/.pyenv/versions/3.11.7/bin/python")
+
+
+@pytest.mark.skipif(not OLD_PYTHON.exists(), reason="no Python 3.11 under pyenv here")
+def test_a_python_older_than_3_12_runs_the_program_uninstrumented_and_says_why(
+    client_venvs, tmp_path
+):
+    done = run(
+        client_venvs("3.12"), tmp_path, REPORTS_ITS_LOOPS, "peepsweb-run", str(OLD_PYTHON), "app.py"
+    )
+    # (The program's own import of aio fails on 3.11 too: nothing installed it.)
+    assert [line.split()[0] for line in done.stdout.splitlines()] == ["uninstrumented"] * 2
+    assert done.returncode == 3
+    assert done.stderr == (
+        f"peepsweb: the client needs Python 3.12 or newer; {OLD_PYTHON} is Python 3.11.7:"
+        " running uninstrumented\n"
+    )
