@@ -10,7 +10,6 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import render
-from django.views import defaults
 
 from snapshots.api.ingest import RETRY_AFTER_S
 from snapshots.api.views import json_error
@@ -24,7 +23,15 @@ STORAGE_ERRORS = (OperationalError, InterfaceError)
 def not_found(request, exception):
     if request.path.startswith("/api/"):
         return json_error(404, f"no API endpoint at {request.path}", path="url")
-    return defaults.page_not_found(request, exception)
+    # A view's Http404 says why in words; a URL that no route matches gets
+    # the resolver's exception, whose only words are its class name
+    # ("Resolver404"): the page then says that nothing lives at the path.
+    message = exception.args[0] if exception.args else ""
+    context = {
+        "request_path": request.path,
+        "exception": message if isinstance(message, str) else "",
+    }
+    return render(request, "404.html", context, status=404)
 
 
 def storage_unavailable(request, exc):
