@@ -5,6 +5,8 @@ empty states. Captures go through the real ingest."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from snapshots import queries
 from snapshots.models import ProcessSnapshot
@@ -108,6 +110,25 @@ def test_each_capture_of_a_segment_counts_its_own_tasks(client, db, monkeypatch,
     counts = {item["snapshot_id"]: item["task_states"] for item in items}
     two = dict.fromkeys(queries.STATE_CLASSES, 0) | {"waiting": 1, "running": 1}
     assert counts == {**dict.fromkeys(ids[:3], two), ids[3]: two | {"running": 2}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0009_forgets_counts_cached_before_they_were_right(client):
+    ids = [post(client, *CALM, BASE_NS + i * S) for i in range(3)]
+    # What the old count left on all but one capture of a segment.
+    ProcessSnapshot.objects.update(count_cache={"kinds": {}, "task_state_classes": {}})
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("snapshots", "0008_processsnapshot_same_tasks")])
+        executor = MigrationExecutor(connection)
+    finally:
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert not ProcessSnapshot.objects.filter(count_cache__isnull=False).exists()
+    items = client.get("/api/v1/snapshots").json()["snapshots"]
+    assert {
+        item["snapshot_id"]: sum(item["task_states"].values()) for item in items
+    } == dict.fromkeys(ids, 2)
 
 
 def test_filter_by_process_key_or_name(client, fleet):
