@@ -125,14 +125,18 @@ def live_process_ids(now=None):
     return sorted(newest)
 
 
+def newest_snapshot():
+    """The newest complete snapshot (what `latest` names), or None."""
+    return Snapshot.objects.filter(status=Snapshot.COMPLETE).order_by("-id").first()
+
+
 def resolve_scope(key):
     """`17`, `latest` or `live` -> Scope; ScopeNotFound for anything else."""
     key = str(key)
     if key == LIVE:
         return Scope(key=LIVE, snapshot=None, process_ids=live_process_ids())
-    complete = Snapshot.objects.filter(status=Snapshot.COMPLETE)
     if key == LATEST:
-        snapshot = complete.order_by("-id").first()
+        snapshot = newest_snapshot()
     elif key.isascii() and key.isdigit() and len(key) < 19:
         # isascii: isdigit() also takes "²" and "⑴", which int() refuses,
         # and int() reads "١٧" as 17: an id is spelled in ASCII digits only.

@@ -1,8 +1,12 @@
 """One snapshot's overview: counts by kind and state class, processes,
 unresolved edges, skew, and links into every list."""
 
-from django.urls import reverse
+from datetime import timedelta
 
+from django.urls import reverse
+from django.utils import timezone
+
+from snapshots.models import ProcessSnapshot
 from tests.pages.conftest import BASE_NS, document, task
 
 
@@ -37,6 +41,17 @@ def test_it_shows_the_skew_between_processes_of_the_live_view(client, ingest):
     body = response.content.decode()
     assert "1.50s" in body
     assert "Live view" in body
+
+
+def test_an_empty_live_view_points_at_the_newest_snapshot(client, ingest):
+    response = client.get(reverse("pages:overview", args=["live"]))
+    assert "No process has sent a snapshot in the last 30 s." in response.content.decode()
+    sid = ingest(document("a-1", [task("a-1", 1, "x")]))
+    ProcessSnapshot.objects.update(received_at=timezone.now() - timedelta(minutes=7))
+    body = client.get(reverse("pages:overview", args=["live"])).content.decode()
+    assert "No process has sent a snapshot in the last 30 s." in body
+    link = f'The newest is <a href="/snapshots/{sid}/">snapshot #{sid}</a>'
+    assert link in body
 
 
 def test_it_warns_when_the_snapshot_has_needs_cycles(client, examples):

@@ -9,6 +9,7 @@ from django.views.decorators.vary import vary_on_headers
 from snapshots import queries
 from snapshots.pages import integrations, kinds
 from snapshots.pages.views.common import render_fragment, render_page, scoped_page
+from snapshots.scope import newest_snapshot
 
 # A folded list reads more snapshots per page: in a fleet pushing every
 # second most of them fold away, and 25 would leave a page of one row.
@@ -98,6 +99,11 @@ def overview_context(scope):
     }
     context.update(integrations.cycle_context(scope))
     context.update(integrations.stuck_context(scope))
+    if scope.is_live and not summary.processes:
+        # Nothing in the window: the fleet stopped pushing (or the service
+        # is stuck so hard that it cannot). Say where the newest data is.
+        context["newest"] = newest_snapshot()
+        context["live_window_s"] = settings.PEEPSWEB_LIVE_WINDOW_S
     return context
 
 
