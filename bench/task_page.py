@@ -28,7 +28,7 @@ import task_table  # noqa: E402  (bench/task_table.py: Django setup, the generat
 from benchdb import median_times  # noqa: E402
 
 CASES = [
-    ("storage order", ""),
+    ("default order", ""),
     ("sort -pending_us", "sort=-pending_us"),
     ("sort label", "sort=label"),
     ("sort -age", "sort=-age"),

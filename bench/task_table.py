@@ -31,7 +31,7 @@ from bench.benchdb import median_times, setup_django  # noqa: E402
 STATES = ["pending"] * 6 + ["running", "ready", "completed", "failed", "sleeping", "weird"]
 
 CASES = [
-    ("storage order", {}),
+    ("default order", {}),
     ("sort -pending_us", {"sort": "-pending_us"}),
     ("sort label", {"sort": "label"}),
     ("sort -age", {"sort": "-age"}),
