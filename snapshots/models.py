@@ -66,6 +66,17 @@ class Snapshot(models.Model):
 NO_CYCLE_KEYS = ("", "?")
 
 
+def node_counts(rows):
+    """A capture's count_cache from (kind, state_class, n) rows."""
+    kinds, classes = {}, {}
+    for kind, cls, n in rows:
+        kinds[kind] = kinds.get(kind, 0) + n
+        if kind == "task":
+            cls = cls or "unknown"
+            classes[cls] = classes.get(cls, 0) + n
+    return {"kinds": kinds, "task_state_classes": classes}
+
+
 class ProcessSnapshot(models.Model):
     """One process's capture inside a snapshot (a "snapshot process")."""
 
@@ -90,9 +101,10 @@ class ProcessSnapshot(models.Model):
     unresolved_count = models.IntegerField(default=0)
     wake_count = models.IntegerField(default=0)
     trace_count = models.IntegerField(default=0)
-    # {"kinds": {kind: n}, "task_state_classes": {class: n}}, filled on first
-    # read by snapshots.queries (a capture never changes once it has data), so
-    # the home page does not re-count 100,000 tasks per snapshot per visit.
+    # {"kinds": {kind: n}, "task_state_classes": {class: n}} (node_counts),
+    # filled at ingest, or on first read by snapshots.queries for captures
+    # stored before (a capture never changes once it has data), so the home
+    # page does not re-count 100,000 tasks per snapshot per visit.
     count_cache = models.JSONField(null=True, blank=True, default=None)
     # Versioned storage (snapshots/versions.py): the rows this capture sees
     # are those of its segment valid at its id. Null until it has data.

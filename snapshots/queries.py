@@ -43,6 +43,7 @@ from snapshots.models import (
     ProcessHead,
     ProcessSnapshot,
     Snapshot,
+    node_counts,
 )
 from snapshots.node_kinds import HELD, RPC
 from snapshots.scope import HAS_DATA, Scope, ScopeNotFound
@@ -126,12 +127,12 @@ COUNT_BATCH = 200  # captures counted per query (SQLite allows 500 SELECTs in a 
 
 
 def _fill_count_caches(processes):
-    """Make sure every capture with data has `count_cache`; one grouped query
-    for all of those that lack it, whatever their number."""
+    """Make sure every capture with data has `count_cache`: ingest fills it,
+    and captures stored before it did are counted here, COUNT_BATCH a query."""
     missing = [p for p in processes if p.count_cache is None and p.status in HAS_DATA]
     if not missing:
         return
-    caches = {p.id: {"kinds": {}, "task_state_classes": {}} for p in missing}
+    rows = {p.id: [] for p in missing}
     # A count per capture, in one query: several of them may share a
     # segment (a list page's quiet captures share all their rows), where
     # one grouped query over versions.rows() would give each row to one of
@@ -145,16 +146,12 @@ def _fill_count_caches(processes):
         for p in missing
         if p.segment_id is not None
     ]
-    batches = batched(per_capture, COUNT_BATCH)
-    rows = chain.from_iterable(first.union(*rest, all=True) for first, *rest in batches)
-    for process_id, kind, cls, n in rows:
-        cache = caches[process_id]
-        cache["kinds"][kind] = cache["kinds"].get(kind, 0) + n
-        if kind == "task":
-            cls = cls or "unknown"
-            cache["task_state_classes"][cls] = cache["task_state_classes"].get(cls, 0) + n
+    for process_id, kind, cls, n in chain.from_iterable(
+        first.union(*rest, all=True) for first, *rest in batched(per_capture, COUNT_BATCH)
+    ):
+        rows[process_id].append((kind, cls, n))
     for p in missing:
-        p.count_cache = caches[p.id]
+        p.count_cache = node_counts(rows[p.id])
     # Only captures with data are cached, and those never change again.
     ProcessSnapshot.objects.bulk_update(missing, ["count_cache"])
 

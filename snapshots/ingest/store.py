@@ -13,6 +13,7 @@ and nodes go into tables of their own, attached as partitions once loaded
 """
 
 import time
+from collections import Counter
 from functools import partial
 
 from django.db import connection, transaction
@@ -32,6 +33,7 @@ from snapshots.models import (
     Snapshot,
     UnresolvedEdge,
     WakeEvent,
+    node_counts,
 )
 from snapshots.signals import process_snapshot_stored
 
@@ -77,6 +79,10 @@ def store_parsed(parsed):
         proc.unresolved_count = parsed.unresolved_count
         proc.wake_count = len(parsed.wakes)
         proc.trace_count = len(parsed.traces)
+        # Counted here, where the rows are at hand: counted on the list's
+        # first read, several captures' rows had to be read back.
+        kinds = Counter((row[1], row[6]) for row in parsed.nodes)
+        proc.count_cache = node_counts((kind, cls, n) for (kind, cls), n in kinds.items())
         # Free the rows before the listeners run (they may be hungry too).
         parsed.release()
         proc.save(
@@ -86,6 +92,7 @@ def store_parsed(parsed):
                 "unresolved_count",
                 "wake_count",
                 "trace_count",
+                "count_cache",
                 "segment_id",
                 "changed_rows",
                 "landmark",
