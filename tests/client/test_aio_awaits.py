@@ -176,30 +176,44 @@ class Collect:
         pass
 
 
-def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
-    pusher = Collect()
-    slices = {}  # a push's steps (held: no id reused) -> loop iterations it took
+def slices_of(monkeypatch, name):
+    """{steps generator named `name` (held: no id reused): loop iterations
+    Instrumenter._drive gave it}, filled as the instrumentation runs."""
+    slices = {}
     drive = aio.Instrumenter._drive
 
     def counting(inst, steps, last_end=None):
-        if steps.__name__ == "_push_steps":
+        if steps.__name__ == name:
             slices[steps] = slices.get(steps, 0) + 1
         drive(inst, steps, last_end)
 
     monkeypatch.setattr(aio.Instrumenter, "_drive", counting)
+    return slices
+
+
+def a_waiter_and_3000_sleepers():
+    """Must run on the loop: a task waiting on a held lock, and 3,000 more."""
+    lock = asyncio.Lock()
+    lock._locked = True  # held by nobody in particular: the waiter waits for good
+    return [
+        asyncio.create_task(lock.acquire(), name="waiter"),
+        *(asyncio.create_task(asyncio.sleep(10)) for _ in range(3000)),
+    ]
+
+
+def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
+    pusher = Collect()
+    slices = slices_of(monkeypatch, "_push_steps")
 
     async def main(inst):
-        lock = asyncio.Lock()
-        await lock.acquire()
-        waiter = asyncio.create_task(lock.acquire(), name="waiter")
-        sleepers = [asyncio.create_task(asyncio.sleep(10)) for _ in range(3000)]
+        tasks = a_waiter_and_3000_sleepers()
         # A push is built within about 0.35 s; up to 5 s on a machine whose
         # other work (the other database's test pass) takes the CPU.
         for _ in range(100):
             await asyncio.sleep(0.05)
             if len(pusher.items) >= 2:
                 break
-        for task in [waiter, *sleepers]:
+        for task in tasks:
             task.cancel()
 
     run(main, pusher=pusher, push_interval=0.1)
@@ -214,24 +228,13 @@ def test_the_periodic_push_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
 def test_a_pull_from_another_thread_is_built_on_the_loop_a_slice_at_a_time(monkeypatch):
     """A pull (the agent's thread asking for "Jump to now") is built as the
     periodic push is: in one go, 3,000 tasks held the loop for 20-40 ms."""
-    slices = {}  # a pull's steps (held: no id reused) -> loop iterations it took
-    drive = aio.Instrumenter._drive
-
-    def counting(inst, steps, last_end=None):
-        if steps.__name__ == "_pull_steps":
-            slices[steps] = slices.get(steps, 0) + 1
-        drive(inst, steps, last_end)
-
-    monkeypatch.setattr(aio.Instrumenter, "_drive", counting)
+    slices = slices_of(monkeypatch, "_pull_steps")
 
     async def main(inst):
-        lock = asyncio.Lock()
-        await lock.acquire()
-        waiter = asyncio.create_task(lock.acquire(), name="waiter")
-        sleepers = [asyncio.create_task(asyncio.sleep(10)) for _ in range(3000)]
+        tasks = a_waiter_and_3000_sleepers()
         await settle()
         body = await asyncio.to_thread(inst.snapshot_json_threadsafe, 5.0, 42)
-        for task in [waiter, *sleepers]:
+        for task in tasks:
             task.cancel()
         return Snap(json.loads(body))
 
