@@ -10,7 +10,7 @@ sentence says what they say and nothing it would have to guess.
 
 import re
 
-from peepsweb_client.contract import task_node_id
+from peepsweb_client.contract import DEFAULT_TASK_NAME, task_node_id
 
 from snapshots.node_kinds import (
     CONDITION,
@@ -86,6 +86,8 @@ def _display_name(info):
         name = _attr(info, "label") or info.label or _attr(info, "name")
     else:
         name = _attr(info, "name") or info.label or _attr(info, "label")
+        if kind == TASK and info.label and name != info.label and DEFAULT_TASK_NAME.fullmatch(name):
+            name = f"{info.label} ({name})"  # see DEFAULT_TASK_NAME
     name = one_line(name) if name else one_line(id_tail(info.node_id))
     if is_sender(kind) or is_receiver(kind):
         end = channel_end(kind)

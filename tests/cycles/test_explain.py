@@ -107,6 +107,18 @@ def test_names_fall_back_from_attrs_to_label_to_the_id():
     assert display_name(info("request:p:1", attrs={"method": "M"}, label="L")) == "M"
 
 
+def test_an_asyncio_default_task_name_comes_after_the_label():
+    """Most programs do not name their tasks: asyncio's "Task-3" says
+    nothing, the Python client's label (the coroutine) does."""
+    unnamed = info("task:p:3", attrs={"name": "Task-3"}, label="transfer")
+    assert display_name(unnamed) == "transfer (Task-3)"
+    named = info("task:p:4", attrs={"name": "left"}, label="transfer")
+    assert display_name(named) == "left"
+    assert display_name(info("task:p:5", attrs={"name": "Task-5"})) == "Task-5"
+    assert display_name(info("task:p:6", attrs={"name": "Task-6"}, label="Task-6")) == "Task-6"
+    assert display_name(info("lock:p:1", attrs={"name": "Task-1"}, label="L")) == "Task-1"
+
+
 def test_hostile_names_are_flattened_and_capped():
     name = display_name(info("task:p:1", attrs={"name": "a\nb\t<script>" + "x" * 200}))
     assert "\n" not in name and "\t" not in name

@@ -44,7 +44,6 @@ import json
 import linecache
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ import weakref
 
 from peepsweb_client import _internals as ai
 from peepsweb_client.builder import SnapshotBuilder, default_process_name, format_frame
+from peepsweb_client.contract import DEFAULT_TASK_NAME
 from peepsweb_client.push import Pusher
 
 log = logging.getLogger("peepsweb.client")
@@ -60,7 +60,6 @@ _current_task = asyncio.current_task
 _time_ns = time.time_ns
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 _CLIENT_DIR = os.path.dirname(__file__) + os.sep
-_DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
 
 # id(loop) -> Instrumenter. A plain dict keyed by id (checked against
 # inst.loop on use): looking a loop up in a WeakKeyDictionary makes a weakref
@@ -1162,7 +1161,7 @@ class _SnapshotPass:
         waiter = _UNSET if captured is _UNSET else self.waiter(t, captured)
         state = self.task_state(t, waiter)
         label = name
-        if name.startswith("Task-") and _DEFAULT_TASK_NAME.fullmatch(name):
+        if name.startswith("Task-") and DEFAULT_TASK_NAME.fullmatch(name):
             label = coro_name
         node_id = self.task_nodes[task_id] = f"task:{self.proc_key}:{task_id}"
         text = [

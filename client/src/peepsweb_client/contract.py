@@ -29,6 +29,10 @@ from datetime import datetime
 
 PROC_KEY_RE = re.compile(r"[a-z0-9._-]{1,64}")
 KIND_RE = re.compile(r"[a-z0-9_-]{1,64}")
+# What asyncio names a task the program did not name ("Task-7"): it says
+# nothing about the task, so the Python client labels such a task with its
+# coroutine, and the dashboard names it "label (Task-7)".
+DEFAULT_TASK_NAME = re.compile(r"Task-\d+")
 NODE_FIELDS = frozenset({"id", "kind", "label", "attrs", "attrs_json"})
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 ID_MAX_CHARS = 1024  # Node.node_id / Edge.src / Edge.dst columns
