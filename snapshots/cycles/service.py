@@ -54,7 +54,8 @@ from snapshots.models import CycleReport, Edge, Node, PendingTrace, Snapshot
 # 3: "details" (blocked tasks named, small components' edges) and their nodes.
 # 4: candidates say since when they are there (first_seen.py).
 # 5: and whether that is the oldest stored capture (first_seen_oldest_stored).
-VERSION = 5
+# 6: a task asyncio named by default is called "label (Task-7)" (explain.py).
+VERSION = 6
 # Scan the scope's nodes instead of looking ids up when ids * SCAN_SHARE
 # exceed the node count (an index lookup costs several sequential rows).
 SCAN_SHARE = 8
