@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 
 from snapshots import queries
 from snapshots.diffs import diff as diffs
+from snapshots.pages.traces import readable_attrs
 from snapshots.pages.views.common import render_page, scoped_page
 from snapshots.scope import ScopeNotFound, resolve_scope
 
@@ -61,6 +62,9 @@ def _section(d, name, page):
         )
         for e in items:
             e["src"], e["dst"] = ends.get(e["src_id"]), ends.get(e["dst_id"])
+    if name == "nodes_changed":
+        for item in items:
+            item["attr_changes"] = _attr_changes(item["before"], item["after"])
     shown = min(page * PER_PAGE, d.count(name))
     return {
         "name": name,
@@ -72,6 +76,18 @@ def _section(d, name, page):
         "next_page": page + 1 if shown < d.count(name) else None,
         "remaining": d.count(name) - shown,
     }
+
+
+def _attr_changes(before, after):
+    """The changed attrs of a node, key by key, each side a row as the
+    inspector shows it (a time for a *_ns instant, not its nanoseconds), or
+    None where that side lacks the key."""
+    was, now = before.get("attrs"), after.get("attrs")
+    if not isinstance(was, dict) or not isinstance(now, dict):
+        return []
+    was = {row["key"]: row for row in readable_attrs(was, None)}
+    now = {row["key"]: row for row in readable_attrs(now, None)}
+    return [{"key": key, "before": was.get(key), "after": now.get(key)} for key in {**was, **now}]
 
 
 @scoped_page

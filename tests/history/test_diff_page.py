@@ -107,6 +107,22 @@ def test_compare_with_any_snapshot_from_the_overview(client, captures):
     assert client.get(f"/snapshots/{c2}/compare/?with=nope").status_code == 404
 
 
+def test_a_changed_instant_reads_as_a_time_and_a_counter_as_itself(client, db):
+    def worker(since_ns, polls):
+        node = task(1, "pending")
+        node["attrs"] |= {"pending_since_ns": since_ns, "polls": polls}
+        return node
+
+    a = post(client, [worker(BASE_NS - 5 * S, 1)], [], BASE_NS)
+    b = post(client, [worker(BASE_NS + S // 2, 2)], [], BASE_NS + S)
+    changed = section(get_page(client, f"/snapshots/{a}/diff/{b}/"), "nodes_changed")
+    # The inspector's rendering: the UTC time, then the raw value.
+    assert "attrs.pending_since_ns:" in changed
+    assert "2025-11-22 00:39:55" in changed and "2025-11-22 00:40:00.5" in changed
+    assert f"{BASE_NS + S // 2}" in changed
+    assert "attrs.polls:" in changed and '<span class="break">2</span>' in changed
+
+
 def test_hostile_ids_labels_states_and_attrs_are_escaped(client, db):
     key = "evil-1"
     victim, lock = f"task:{key}:{SCRIPT}/v", f'lock:{key}:{SCRIPT}"x'
