@@ -133,7 +133,7 @@ def _fill_count_caches(processes):
     if not missing:
         return
     rows = {p.id: [] for p in missing}
-    # A count per capture, in one query: several of them may share a
+    # A count per capture, COUNT_BATCH captures a query: several of them may share a
     # segment (a list page's quiet captures share all their rows), where
     # one grouped query over versions.rows() would give each row to one of
     # them only.

@@ -611,7 +611,7 @@ class Instrumenter:
                 part = ai.waiting(tasks[start : start + SCAN_STEP])
                 self._scan_part(now, part, futs, since)
                 if waiting is not None:
-                    waiting.update(zip(part, map(id, part.values()), strict=True))
+                    waiting.update(_wait_ids(part))
                 yield
             self._scan_done(futs, since)
             if waiting is not None:
@@ -846,7 +846,7 @@ class Instrumenter:
                 if pull.abandoned:
                     return
                 part = ai.waiting(tasks[start : start + SCAN_STEP])
-                waiting.update(zip(part, map(id, part.values()), strict=True))
+                waiting.update(_wait_ids(part))
                 pull.steps += 1
                 yield
             capture = _Capture(self, now, tasks, waiting, _current_task(self.loop))
@@ -942,7 +942,7 @@ class _Capture:
 
 def _wait_ids(waiting):
     """{task: future} -> {task: id(future)} (see _Capture)."""
-    return {t: id(w) for t, w in waiting.items()}
+    return dict(zip(waiting, map(id, waiting.values()), strict=True))
 
 
 # JSON text, made as the body is built: a node is a string from the moment
